@@ -1,0 +1,140 @@
+// Package redisconn builds the go-redis client of a geostream service from
+// its Redis URL, and pins the deployment's storage format in Redis.
+//
+//   - "" (no URL): an embedded miniredis server on a loopback port of this
+//     process, memory only. Good for a demo or a test; nothing else can see
+//     it unless given its address (see Conn.Embedded).
+//   - "redis://[user:password@]host:port[/db]" or "rediss://…" (TLS): one
+//     server, go-redis's Client.
+//   - several URLs separated by commas, or Options.Cluster: Redis Cluster,
+//     go-redis's ClusterClient (user, password and TLS from the first URL).
+package redisconn
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+// Options tune the client. The zero value is usable.
+type Options struct {
+	// Cluster selects Redis Cluster even for a single seed URL.
+	Cluster bool
+	// PoolSize is the connection pool size per node; 0 keeps go-redis's
+	// default (10 per CPU). A processor needs one connection per partition
+	// for its blocking reads plus a few more.
+	PoolSize int
+	// MaxRetries is passed to go-redis. Ingest sets -1: a retried append
+	// whose first attempt did run would store the points twice.
+	MaxRetries int
+	// DialTimeout, ReadTimeout and WriteTimeout are passed to go-redis;
+	// zero keeps its defaults (5 s, 3 s, 3 s).
+	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+}
+
+// Conn is a connected client, and the embedded server when there is one.
+type Conn struct {
+	Client redis.UniversalClient
+	// Embedded is the in-process miniredis, nil for a real server.
+	Embedded *miniredis.Miniredis
+}
+
+// Close closes the client and stops the embedded server.
+func (c *Conn) Close() error {
+	err := c.Client.Close()
+	if c.Embedded != nil {
+		c.Embedded.Close()
+	}
+	return err
+}
+
+// Describe returns where the client connects, without credentials.
+func (c *Conn) Describe() string {
+	switch cl := c.Client.(type) {
+	case *redis.ClusterClient:
+		return "redis cluster " + strings.Join(cl.Options().Addrs, ",")
+	case *redis.Client:
+		if c.Embedded != nil {
+			return "embedded miniredis " + cl.Options().Addr + " (memory only)"
+		}
+		return "redis " + cl.Options().Addr
+	}
+	return "redis"
+}
+
+// Open builds the client for url (see the package comment). It does not
+// contact the server; Ping does.
+func Open(url string, o Options) (*Conn, error) {
+	url = strings.TrimSpace(url)
+	if url == "" {
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("start embedded redis: %w", err)
+		}
+		opt := &redis.Options{Addr: m.Addr()}
+		o.apply(opt)
+		return &Conn{Client: redis.NewClient(opt), Embedded: m}, nil
+	}
+	urls := strings.Split(url, ",")
+	if len(urls) == 1 && !o.Cluster {
+		opt, err := redis.ParseURL(urls[0])
+		if err != nil {
+			return nil, fmt.Errorf("parse redis url: %w", maskErr(err, urls[0]))
+		}
+		o.apply(opt)
+		return &Conn{Client: redis.NewClient(opt)}, nil
+	}
+	var copt *redis.ClusterOptions
+	for i, u := range urls {
+		opt, err := redis.ParseURL(strings.TrimSpace(u))
+		if err != nil {
+			return nil, fmt.Errorf("parse redis url %d: %w", i+1, maskErr(err, u))
+		}
+		if copt == nil {
+			copt = &redis.ClusterOptions{
+				Username: opt.Username, Password: opt.Password, TLSConfig: opt.TLSConfig,
+			}
+		}
+		copt.Addrs = append(copt.Addrs, opt.Addr)
+	}
+	if o.PoolSize > 0 {
+		copt.PoolSize = o.PoolSize
+	}
+	copt.MaxRetries = o.MaxRetries
+	copt.DialTimeout, copt.ReadTimeout, copt.WriteTimeout = o.DialTimeout, o.ReadTimeout, o.WriteTimeout
+	return &Conn{Client: redis.NewClusterClient(copt)}, nil
+}
+
+func (o Options) apply(opt *redis.Options) {
+	if o.PoolSize > 0 {
+		opt.PoolSize = o.PoolSize
+	}
+	opt.MaxRetries = o.MaxRetries
+	if o.DialTimeout > 0 {
+		opt.DialTimeout = o.DialTimeout
+	}
+	if o.ReadTimeout > 0 {
+		opt.ReadTimeout = o.ReadTimeout
+	}
+	if o.WriteTimeout > 0 {
+		opt.WriteTimeout = o.WriteTimeout
+	}
+}
+
+// maskErr keeps a URL's password out of an error message.
+func maskErr(err error, url string) error {
+	_, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return err
+	}
+	at := strings.LastIndexByte(rest, '@')
+	if at < 0 {
+		return err
+	}
+	msg := strings.ReplaceAll(err.Error(), rest[:at], "xxxxx")
+	return errors.New(msg)
+}

@@ -1,0 +1,158 @@
+// Package redistest starts real redis-server processes for integration
+// tests: each on a free loopback port, in its own temporary directory, stopped
+// by its pid when the test ends. It never touches a Redis the machine already
+// runs.
+//
+// When redis-server is not installed the test is skipped, except when the
+// environment variable CI or GEOSTREAM_REQUIRE_REDIS is set: then it fails,
+// so that CI cannot silently skip an integration test.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is a redis-server started by a test.
+type Server struct {
+	tb   testing.TB
+	Addr string // host:port
+	Dir  string // working directory (AOF and RDB files)
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// Required reports whether a missing redis-server must fail the test.
+func Required() bool {
+	return os.Getenv("CI") != "" || os.Getenv("GEOSTREAM_REQUIRE_REDIS") != ""
+}
+
+// Start starts redis-server with extra configuration arguments (for example
+// "--appendonly", "yes") and registers its shutdown with tb.Cleanup.
+func Start(tb testing.TB, args ...string) *Server {
+	tb.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if Required() {
+			tb.Fatalf("redis-server not found and CI/GEOSTREAM_REQUIRE_REDIS is set: %v", err)
+		}
+		tb.Skipf("redis-server not installed (set GEOSTREAM_REQUIRE_REDIS=1 to make this a failure): %v", err)
+	}
+	s := &Server{tb: tb, Dir: tb.TempDir(), args: args}
+	port, err := FreePort()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s.start()
+	tb.Cleanup(s.Kill)
+	return s
+}
+
+// URL returns the redis:// URL of the server.
+func (s *Server) URL() string { return "redis://" + s.Addr }
+
+// Client returns a go-redis client of the server, closed at cleanup.
+func (s *Server) Client() *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr})
+	s.tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// Pid returns the process id of the running server, 0 when stopped.
+func (s *Server) Pid() int {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+func (s *Server) start() {
+	s.tb.Helper()
+	_, port, _ := net.SplitHostPort(s.Addr)
+	args := append([]string{
+		"--port", port, "--bind", "127.0.0.1", "--dir", s.Dir,
+		"--save", "", "--appendonly", "no", "--protected-mode", "yes",
+		"--logfile", filepath.Join(s.Dir, "redis.log"),
+	}, s.args...)
+	s.cmd = exec.Command("redis-server", args...)
+	s.cmd.Dir = s.Dir
+	if err := s.cmd.Start(); err != nil {
+		s.tb.Fatalf("start redis-server: %v", err)
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
+	if err := s.waitReady(10 * time.Second); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+		s.tb.Fatalf("redis-server on %s: %v\n%s", s.Addr, err, log)
+	}
+}
+
+func (s *Server) waitReady(timeout time.Duration) error {
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-s.done:
+			return fmt.Errorf("exited during start-up")
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not ready after %v: %w", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
+	}
+}
+
+// Kill stops the server with SIGKILL, as a crash would, and waits for it.
+// It is safe to call on a stopped server.
+func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
+
+// Stop stops the server with SIGTERM (a clean shutdown) and waits for it.
+func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
+
+func (s *Server) signal(sig syscall.Signal) {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(sig)
+	<-s.done
+	s.cmd = nil
+}
+
+// Restart starts the server again on the same port and directory, so that it
+// reloads its AOF. The server must be stopped.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	if s.cmd != nil {
+		s.tb.Fatal("redistest: Restart of a running server")
+	}
+	s.start()
+}
+
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,147 @@
+-- apply.lua — count a batch of stream entries into the aggregates, each
+-- entry exactly once, however often the batch is delivered or replayed.
+--
+-- KEYS[1]        the partition's stream
+-- KEYS[2]        the partition's device index (sorted set, all scores 0)
+-- KEYS[3..]      the aggregate hashes the batch touches (all of one partition)
+-- ARGV[1]        the consumer group
+-- ARGV[2]        A, the number of aggregate keys (#KEYS - 2)
+-- ARGV[3..2+A]   PEXPIREAT of each aggregate key in Unix ms, 0 = never
+-- ARGV[3+A]      K, the number of aggregate keys each entry adds to
+-- then per entry, 9+K values:
+--   id, device id, time ms, lat, lon (1e-7 deg), x, y, z (1e-9),
+--   index in KEYS of the device's hash (for its last position),
+--   K indices in KEYS of the aggregates it adds to (0 = none)
+-- Returns {applied, duplicates}.
+--
+-- Invariants (streamkit/scripts/apply_test.go checks each):
+-- 1. An entry's values are added if and only if XACK of its id returned 1
+--    in this call. XACK returns 1 once per delivery of an entry to the group
+--    and the entry then leaves the pending list, so the pending list is the
+--    record of what is not yet counted: a replayed, redelivered or claimed
+--    entry adds nothing a second time. Because the script runs atomically,
+--    no crash can separate the XACK from the sums.
+-- 2. Nothing is written before every argument has been checked, so a bad
+--    call fails without a partial write (Redis does not roll back a script).
+-- 3. Per-batch sums in Lua numbers (doubles) are exact: each value is at most
+--    1.8e9 in magnitude and a batch has at most 1e6 entries, so every sum stays
+--    below 2^53; string.format('%.0f') then prints it exactly.
+-- 4. min/max and the last position only ever move outwards/forwards, so
+--    applying entries in any order gives the same hash.
+
+local stream, index, group = KEYS[1], KEYS[2], ARGV[1]
+local nagg = tonumber(ARGV[2])
+if not nagg or nagg ~= #KEYS - 2 then
+  return redis.error_reply('ERR apply: ARGV[2] must be #KEYS-2')
+end
+local expire = {}
+for i = 1, nagg do
+  expire[i + 2] = tonumber(ARGV[2 + i])
+  if not expire[i + 2] then return redis.error_reply('ERR apply: bad expire-at') end
+end
+local k = tonumber(ARGV[3 + nagg])
+local first = 4 + nagg
+local width = 9 + (k or 0)
+if not k or k < 0 or (#ARGV - first + 1) % width ~= 0 then
+  return redis.error_reply('ERR apply: bad entry layout')
+end
+local nentries = (#ARGV - first + 1) / width
+if nentries > 1000000 then
+  return redis.error_reply('ERR apply: batch too large')
+end
+
+-- Check every entry before the first write (invariant 2).
+for e = 0, nentries - 1 do
+  local o = first + e * width
+  for j = 2, 7 do -- time, lat, lon, x, y, z
+    if not tonumber(ARGV[o + j]) then
+      return redis.error_reply('ERR apply: entry ' .. e .. ' value ' .. j .. ' is not a number')
+    end
+  end
+  for j = 8, width - 1 do -- the device's hash, then the aggregates
+    local ki = tonumber(ARGV[o + j])
+    if not ki or ki < 0 or ki > #KEYS or (ki > 0 and ki < 3) then
+      return redis.error_reply('ERR apply: entry ' .. e .. ' key index out of range')
+    end
+  end
+end
+
+-- later orders positions by (time, lat, lon), so that the last position of
+-- a device does not depend on the order its entries are applied in, even
+-- when two share a timestamp (invariant 4).
+local function later(t, lat, lon, t0, lat0, lon0)
+  if t ~= t0 then return t > t0 end
+  if lat ~= lat0 then return lat > lat0 end
+  return lon > lon0
+end
+
+local acc, last, devices = {}, {}, {}
+local applied, dups = 0, 0
+for e = 0, nentries - 1 do
+  local o = first + e * width
+  if redis.call('XACK', stream, group, ARGV[o]) == 1 then
+    applied = applied + 1
+    local dev = ARGV[o + 1]
+    local t, lat, lon = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4])
+    local x, y, z = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
+    local dk = tonumber(ARGV[o + 8])
+    if dk > 0 then
+      devices[dev] = true
+      local l = last[dk]
+      if not l or later(t, lat, lon, l[1], l[2], l[3]) then last[dk] = {t, lat, lon} end
+    end
+    for j = 9, width - 1 do
+      local ki = tonumber(ARGV[o + j])
+      if ki > 0 then
+        local a = acc[ki]
+        if not a then
+          acc[ki] = {1, lat, lon, x, y, z, lat, lat, lon, lon, t, t}
+        else
+          a[1] = a[1] + 1
+          a[2] = a[2] + lat
+          a[3] = a[3] + lon
+          a[4] = a[4] + x
+          a[5] = a[5] + y
+          a[6] = a[6] + z
+          if lat < a[7] then a[7] = lat end
+          if lat > a[8] then a[8] = lat end
+          if lon < a[9] then a[9] = lon end
+          if lon > a[10] then a[10] = lon end
+          if t < a[11] then a[11] = t end
+          if t > a[12] then a[12] = t end
+        end
+      end
+    end
+  else
+    dups = dups + 1
+  end
+end
+
+local function int(v) return string.format('%.0f', v) end
+local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
+for ki, a in pairs(acc) do
+  local key = KEYS[ki]
+  for i = 1, 6 do redis.call('HINCRBY', key, sums[i], int(a[i])) end
+  local cur = redis.call('HMGET', key, 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax')
+  local set = {}
+  -- fields 1, 3, 5 of cur are minima, 2, 4, 6 maxima (invariant 4)
+  local names = {'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax'}
+  for i = 1, 6 do
+    local v = a[6 + i]
+    local c = cur[i] and tonumber(cur[i])
+    if not c or (i % 2 == 1 and v < c) or (i % 2 == 0 and v > c) then
+      set[#set + 1] = names[i]
+      set[#set + 1] = int(v)
+    end
+  end
+  if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  if expire[ki] > 0 then redis.call('PEXPIREAT', key, int(expire[ki])) end
+end
+for dk, l in pairs(last) do
+  local cur = redis.call('HMGET', KEYS[dk], 'lt', 'llat', 'llon')
+  if not cur[1] or later(l[1], l[2], l[3], tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3])) then
+    redis.call('HSET', KEYS[dk], 'lt', int(l[1]), 'llat', int(l[2]), 'llon', int(l[3]))
+  end
+end
+for dev in pairs(devices) do redis.call('ZADD', index, 0, dev) end
+return {applied, dups}

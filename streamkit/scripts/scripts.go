@@ -1,0 +1,34 @@
+// Package scripts holds geostream's Lua scripts and the Go code that lays out
+// their arguments. Each script touches the keys of one partition only (one
+// hash tag), so it runs unchanged on Redis Cluster; each file states the
+// invariants it keeps, and the tests beside it check them on miniredis and
+// on a real redis-server.
+package scripts
+
+import (
+	_ "embed"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	//go:embed apply.lua
+	applySrc string
+	//go:embed append.lua
+	appendSrc string
+)
+
+// Apply counts a batch of stream entries into the aggregates, each exactly
+// once (see apply.lua). Build its arguments with ApplyBatch.
+var Apply = redis.NewScript(applySrc)
+
+// Append appends one request's points of one partition (see append.lua).
+// Build its arguments with AppendBatch.
+var Append = redis.NewScript(appendSrc)
+
+// MaxApplyEntries bounds the entries of one Apply call (apply.lua,
+// invariant 3: sums must stay exact in Lua's doubles).
+const MaxApplyEntries = 1_000_000
+
+func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -1,0 +1,100 @@
+package service
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/geostream/geostream/streamkit/envflag"
+	"github.com/geostream/geostream/streamkit/keys"
+)
+
+// DefaultShutdownGrace is how long in-flight work may take after SIGTERM.
+const DefaultShutdownGrace = 10 * time.Second
+
+// Common is the configuration every geostream service shares. Embed it in a
+// service's Config and call Register before parsing.
+type Common struct {
+	// RedisURL selects Redis (see package redisconn); empty runs an embedded
+	// miniredis in the process. Secret: its password is masked in logs.
+	RedisURL string
+	// RedisCluster selects Redis Cluster for a single seed URL.
+	RedisCluster bool
+	// Partitions is the number of partition streams; default
+	// keys.DefaultPartitions. Fixed per deployment (checked at start-up).
+	Partitions int
+	// KeyPrefix starts every Redis key; default keys.DefaultPrefix.
+	KeyPrefix string
+	// HTTPAddr is the listen address of the service's HTTP server.
+	HTTPAddr string
+	// LogFormat is text, json or auto (text on a terminal); default auto.
+	LogFormat string
+	// LogLevel is debug, info, warn or error; default info.
+	LogLevel string
+	// ShutdownGrace bounds the graceful shutdown; default DefaultShutdownGrace.
+	ShutdownGrace time.Duration
+}
+
+// Register defines the common flags on s with the service's default listen
+// address.
+func (c *Common) Register(s *envflag.Set, defaultHTTPAddr string) {
+	s.Secret(&c.RedisURL, "redis-url", "", "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS, several comma-separated for Redis Cluster; empty runs an embedded in-memory Redis")
+	s.Bool(&c.RedisCluster, "redis-cluster", false, "treat the Redis URL as a Redis Cluster seed")
+	s.Int(&c.Partitions, "partitions", keys.DefaultPartitions, "number of partition streams (fixed per deployment)")
+	s.String(&c.KeyPrefix, "key-prefix", keys.DefaultPrefix, "prefix of every Redis key")
+	s.String(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address")
+	s.String(&c.LogFormat, "log-format", "auto", "log format: text, json or auto (text on a terminal)")
+	s.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	s.Duration(&c.ShutdownGrace, "shutdown-grace", DefaultShutdownGrace, "time in-flight work may take after SIGTERM")
+}
+
+// Validate checks the common settings.
+func (c *Common) Validate() error {
+	var errs []error
+	if c.Partitions < 1 || c.Partitions > keys.MaxPartitions {
+		errs = append(errs, fmt.Errorf("partitions must be 1..%d, got %d", keys.MaxPartitions, c.Partitions))
+	}
+	if c.KeyPrefix == "" || strings.ContainsAny(c.KeyPrefix, "{} \t\n") {
+		errs = append(errs, fmt.Errorf("key-prefix %q must be non-empty without braces or spaces", c.KeyPrefix))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("http-addr %q: %w", c.HTTPAddr, err))
+	}
+	if _, err := ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.LogFormat {
+	case "text", "json", "auto":
+	default:
+		errs = append(errs, fmt.Errorf("log-format %q: want text, json or auto", c.LogFormat))
+	}
+	if c.ShutdownGrace <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown-grace must be positive, got %v", c.ShutdownGrace))
+	}
+	return errors.Join(errs...)
+}
+
+// Schema returns the key schema of the configured prefix and partitions.
+func (c *Common) Schema() (*keys.Schema, error) { return keys.New(c.KeyPrefix, c.Partitions) }
+
+// Logger builds the configured logger writing to w.
+func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
+	lvl, err := ParseLevel(c.LogLevel)
+	if err != nil {
+		return nil, err
+	}
+	return NewLogger(w, c.LogFormat, lvl)
+}
+
+// ParseLevel parses a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return 0, fmt.Errorf("log-level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
