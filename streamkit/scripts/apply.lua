@@ -24,8 +24,9 @@
 -- 2. Nothing is written before every argument has been checked, so a bad
 --    call fails without a partial write (Redis does not roll back a script).
 -- 3. Per-batch sums in Lua numbers (doubles) are exact: each value is at most
---    1.8e9 in magnitude and a batch has at most 1e6 entries, so every sum stays
---    below 2^53; string.format('%.0f') then prints it exactly.
+--    1.8e9 in magnitude and a batch has at most 10000 entries, so every sum
+--    stays below 2e13 < 2^53; string.format('%.0f') then prints it exactly
+--    (tostring would switch to exponent notation at 1e14).
 -- 4. min/max and the last position only ever move outwards/forwards, so
 --    applying entries in any order gives the same hash.
 
@@ -46,7 +47,7 @@ if not k or k < 0 or (#ARGV - first + 1) % width ~= 0 then
   return redis.error_reply('ERR apply: bad entry layout')
 end
 local nentries = (#ARGV - first + 1) / width
-if nentries > 1000000 then
+if nentries > 10000 then
   return redis.error_reply('ERR apply: batch too large')
 end
 

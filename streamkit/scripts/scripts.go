@@ -29,6 +29,6 @@ var Append = redis.NewScript(appendSrc)
 
 // MaxApplyEntries bounds the entries of one Apply call (apply.lua,
 // invariant 3: sums must stay exact in Lua's doubles).
-const MaxApplyEntries = 1_000_000
+const MaxApplyEntries = 10_000
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }

@@ -1,0 +1,322 @@
+package scripts
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/streamkit/agg"
+	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/redistest"
+)
+
+// eachBackend runs f against miniredis and against a real redis-server, so
+// that the scripts are known to behave the same on both.
+func eachBackend(t *testing.T, f func(t *testing.T, c *redis.Client)) {
+	t.Run("miniredis", func(t *testing.T) {
+		m := miniredis.RunT(t)
+		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { c.Close() })
+		f(t, c)
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		f(t, redistest.Start(t).Client())
+	})
+}
+
+func randomPoints(r *rand.Rand, n int, devices ...string) []point.Point {
+	pts := make([]point.Point, n)
+	for i := range pts {
+		pts[i] = point.Point{
+			DeviceID: devices[r.IntN(len(devices))],
+			TimeMs:   1_700_000_000_000 + r.Int64N(86_400_000),
+			LatE7:    r.Int64N(1_800_000_001) - 900_000_000,
+			LonE7:    r.Int64N(3_600_000_001) - 1_800_000_000,
+		}
+	}
+	return pts
+}
+
+// fixture is one partition's stream with a consumer group.
+type fixture struct {
+	c      *redis.Client
+	schema *keys.Schema
+}
+
+func newFixture(t *testing.T, c *redis.Client) *fixture {
+	t.Helper()
+	s, err := keys.New(fmt.Sprintf("t%d", rand.Int()), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.XGroupCreateMkStream(ctx, s.Stream(0), keys.Group, "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{c: c, schema: s}
+}
+
+// append stores pts with the Append script and returns nothing.
+func (f *fixture) append(t *testing.T, pts []point.Point) {
+	t.Helper()
+	b := AppendBatch{Stream: f.schema.Stream(0)}
+	for i := range pts {
+		b.Add(&pts[i])
+	}
+	res, err := b.Run(context.Background(), f.c)
+	if err != nil || res.Stored != int64(len(pts)) {
+		t.Fatalf("append: %+v, %v", res, err)
+	}
+}
+
+// read delivers up to n new entries to consumer.
+func (f *fixture) read(t *testing.T, consumer string, n int64) []redis.XMessage {
+	t.Helper()
+	res, err := f.c.XReadGroup(context.Background(), &redis.XReadGroupArgs{
+		Group: keys.Group, Consumer: consumer, Streams: []string{f.schema.Stream(0), ">"}, Count: n, Block: -1,
+	}).Result()
+	if err == redis.Nil {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[0].Messages
+}
+
+func (f *fixture) batch(t *testing.T, msgs []redis.XMessage) *ApplyBatch {
+	t.Helper()
+	b := NewApplyBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+	for _, m := range msgs {
+		p, err := point.FromValues(m.Values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := f.schema.Device(0, p.DeviceID)
+		if err := b.Add(m.ID, p, dev, []AggKey{{Key: f.schema.Total(0)}, {Key: dev}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+func (f *fixture) apply(t *testing.T, msgs []redis.XMessage) ApplyResult {
+	t.Helper()
+	res, err := f.batch(t, msgs).Run(context.Background(), f.c, keys.Group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func (f *fixture) sums(t *testing.T, key string) agg.Sums {
+	t.Helper()
+	h, err := f.c.HGetAll(context.Background(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := agg.FromHash(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func sumOf(pts []point.Point) agg.Sums {
+	var s agg.Sums
+	for _, p := range pts {
+		s.AddPoint(p)
+	}
+	return s
+}
+
+func TestApplyCountsEachEntryOnce(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		f := newFixture(t, c)
+		pts := randomPoints(rand.New(rand.NewPCG(1, 2)), 300, "a", "b", "c")
+		f.append(t, pts)
+		first := f.read(t, "c1", 200)
+		if got := f.apply(t, first); got != (ApplyResult{Applied: 200}) {
+			t.Fatalf("first apply = %+v", got)
+		}
+		// Replaying the same batch adds nothing (invariant 1).
+		if got := f.apply(t, first); got != (ApplyResult{Duplicates: 200}) {
+			t.Fatalf("replay = %+v", got)
+		}
+		// An overlapping batch adds only its new entries.
+		rest := f.read(t, "c1", 1000)
+		overlap := append(append([]redis.XMessage{}, first[150:]...), rest...)
+		if got := f.apply(t, overlap); got != (ApplyResult{Applied: 100, Duplicates: 50}) {
+			t.Fatalf("overlapping apply = %+v", got)
+		}
+		if got, want := f.sums(t, f.schema.Total(0)), sumOf(pts); got != want {
+			t.Fatalf("total = %+v\nwant    %+v", got, want)
+		}
+		for _, dev := range []string{"a", "b", "c"} {
+			var mine []point.Point
+			for _, p := range pts {
+				if p.DeviceID == dev {
+					mine = append(mine, p)
+				}
+			}
+			if got, want := f.sums(t, f.schema.Device(0, dev)), sumOf(mine); got != want {
+				t.Errorf("device %s = %+v\nwant %+v", dev, got, want)
+			}
+		}
+		devs, _ := c.ZRange(context.Background(), f.schema.DeviceIndex(0), 0, -1).Result()
+		if fmt.Sprint(devs) != "[a b c]" {
+			t.Errorf("device index = %v", devs)
+		}
+		if n, _ := c.XPending(context.Background(), f.schema.Stream(0), keys.Group).Result(); n.Count != 0 {
+			t.Errorf("pending after apply = %d", n.Count)
+		}
+	})
+}
+
+// Sums of a full batch of extreme values stay exact: Lua numbers are doubles
+// and must print as integers (apply.lua, invariant 3).
+func TestApplyExtremeValuesExact(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		f := newFixture(t, c)
+		pts := make([]point.Point, 5000)
+		for i := range pts {
+			pts[i] = point.Point{DeviceID: "x", TimeMs: 4_102_444_800_000 + int64(i), LatE7: 899_999_999, LonE7: 1_799_999_999}
+			if i%2 == 1 {
+				pts[i].LatE7, pts[i].LonE7 = -899_999_999, -1_799_999_999
+			}
+		}
+		// Odd count on the positive side, so sums are far from zero.
+		pts = append(pts, point.Point{DeviceID: "x", TimeMs: 1, LatE7: 900_000_000, LonE7: 1_800_000_000})
+		f.append(t, pts)
+		msgs := f.read(t, "c1", int64(len(pts)))
+		f.apply(t, msgs)
+		if got, want := f.sums(t, f.schema.Total(0)), sumOf(pts); got != want {
+			t.Fatalf("total = %+v\nwant    %+v", got, want)
+		}
+		// A second batch on top, all positive: Σlat 1e12-scale per batch.
+		pos := make([]point.Point, 5000)
+		for i := range pos {
+			pos[i] = point.Point{DeviceID: "x", TimeMs: 2, LatE7: 900_000_000, LonE7: 1_800_000_000}
+		}
+		f.append(t, pos)
+		f.apply(t, f.read(t, "c1", 5000))
+		if got, want := f.sums(t, f.schema.Total(0)), sumOf(append(pts, pos...)); got != want {
+			t.Fatalf("total = %+v\nwant    %+v", got, want)
+		}
+	})
+}
+
+// The last position of a device is the same whatever order entries are
+// applied in, including ties on the timestamp (invariant 4).
+func TestApplyLastPositionOrderIndependent(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		pts := []point.Point{
+			{DeviceID: "d", TimeMs: 1000, LatE7: 10, LonE7: 10},
+			{DeviceID: "d", TimeMs: 3000, LatE7: 30, LonE7: 30},
+			{DeviceID: "d", TimeMs: 3000, LatE7: 20, LonE7: 40}, // tie on time
+			{DeviceID: "d", TimeMs: 2000, LatE7: 50, LonE7: 50},
+		}
+		var want map[string]string
+		for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {2, 0, 3, 1}} {
+			f := newFixture(t, c)
+			for _, i := range order { // one batch per point, in this order
+				f.append(t, pts[i:i+1])
+				f.apply(t, f.read(t, "c", 1))
+			}
+			h, _ := c.HGetAll(context.Background(), f.schema.Device(0, "d")).Result()
+			if h["lt"] != "3000" || h["llat"] != "30" || h["llon"] != "30" {
+				t.Errorf("order %v: last = %s %s %s, want 3000 30 30", order, h["lt"], h["llat"], h["llon"])
+			}
+			if want == nil {
+				want = h
+			} else if fmt.Sprint(h) != fmt.Sprint(want) {
+				t.Errorf("order %v: hash %v, differs from %v", order, h, want)
+			}
+		}
+	})
+}
+
+// A malformed call writes nothing, not even its XACKs (invariant 2).
+func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		f := newFixture(t, c)
+		f.append(t, randomPoints(rand.New(rand.NewPCG(3, 4)), 3, "a"))
+		msgs := f.read(t, "c", 3)
+		ctx := context.Background()
+		stream, total := f.schema.Stream(0), f.schema.Total(0)
+		good := []any{msgs[0].ID, "a", 1, 2, 3, 4, 5, 6, 3, 3}
+		for name, args := range map[string][]any{
+			"key count mismatch": {keys.Group, 2, 0, 1},
+			"ragged entries":     append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1)...),
+			"non-numeric value":  append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", "x", 2, 3, 4, 5, 6, 3, 3)...),
+			"key index too high": append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1, 2, 3, 4, 5, 6, 3, 9)...),
+			"key index 1":        append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1, 2, 3, 4, 5, 6, 3, 1)...),
+		} {
+			err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, args...).Err()
+			if err == nil {
+				t.Errorf("%s: want error", name)
+			}
+		}
+		if n, _ := c.XPending(ctx, stream, keys.Group).Result(); n.Count != 3 {
+			t.Errorf("pending = %d, want 3 (nothing acknowledged)", n.Count)
+		}
+		if n, _ := c.Exists(ctx, total).Result(); n != 0 {
+			t.Errorf("aggregate written by a rejected call")
+		}
+	})
+}
+
+func TestApplyExpiresBuckets(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		f := newFixture(t, c)
+		f.append(t, randomPoints(rand.New(rand.NewPCG(5, 6)), 2, "a"))
+		msgs := f.read(t, "c", 2)
+		b := NewApplyBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+		bucket := f.schema.Bucket(0, "1m", 0)
+		at := int64(4_102_444_800_000) // 2100-01-01
+		for _, m := range msgs {
+			p, _ := point.FromValues(m.Values)
+			if err := b.Add(m.ID, p, "", []AggKey{{Key: bucket, ExpireAtMs: at}, {}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := b.Run(context.Background(), c, keys.Group); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := c.PExpireTime(context.Background(), bucket).Result(); got.Milliseconds() != at {
+			t.Errorf("PEXPIRETIME = %v, want %d ms", got, at)
+		}
+		if s := f.sums(t, bucket); s.Count != 2 {
+			t.Errorf("bucket count = %d", s.Count)
+		}
+	})
+}
+
+func TestApplyBatchRejectsRaggedAdd(t *testing.T) {
+	b := NewApplyBatch("s", "i")
+	p := point.Point{DeviceID: "a"}
+	if err := b.Add("1-0", p, "d", []AggKey{{Key: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add("2-0", p, "d", []AggKey{{Key: "x"}, {Key: "y"}}); err == nil {
+		t.Fatal("want error for a different number of aggregates")
+	}
+}
+
+func TestApplyBatchBounded(t *testing.T) {
+	b := NewApplyBatch("s", "i")
+	p := point.Point{DeviceID: "a"}
+	for i := 0; i < MaxApplyEntries; i++ {
+		if err := b.Add("1-0", p, "d", nil); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	if err := b.Add("1-0", p, "d", nil); err == nil {
+		t.Fatal("want error past MaxApplyEntries")
+	}
+}
