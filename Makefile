@@ -1,0 +1,21 @@
+# geostream — the two commands a new user needs are `make demo` and `make test`.
+.PHONY: demo test build vet fmt ci
+
+demo: ## run the whole pipeline on an embedded Redis (Ctrl-C stops it)
+	scripts/demo
+
+test: ## vet and test every module (integration tests start their own redis-server)
+	scripts/test
+
+build: ## build every binary into ./bin
+	go build -o bin/ ./streamkit/cmd/embedded-redis ./ingest-svc/cmd/ingest-svc \
+		./processor-svc/cmd/processor-svc ./simulator/cmd/simulator
+
+vet:
+	go vet $$(go list -f '{{.Dir}}/...' -m)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+ci: ## what CI runs
+	bash .ci/run
