@@ -20,16 +20,23 @@ const SchemaVersion = 1
 // would silently corrupt the aggregates.
 var ErrMetaMismatch = errors.New("redis holds geostream data of another configuration")
 
+// Pin is one more setting CheckMeta pins, such as the bucket resolutions.
+type Pin struct{ Field, Value string }
+
 // CheckMeta pins the deployment's partition count, fixed-point scales and
 // schema version in the meta hash on first start (HSETNX: the first service
 // to start writes them), and fails with ErrMetaMismatch when the stored
-// values differ from this service's.
-func CheckMeta(ctx context.Context, c redis.UniversalClient, s *keys.Schema) error {
+// values differ from this service's. pins add settings every service must
+// agree on.
+func CheckMeta(ctx context.Context, c redis.UniversalClient, s *keys.Schema, pins ...Pin) error {
 	want := map[string]string{
 		"partitions":   strconv.Itoa(s.Partitions()),
 		"degree_scale": strconv.Itoa(geo.DegreeScale),
 		"vector_scale": strconv.Itoa(geo.VectorScale),
 		"schema":       strconv.Itoa(SchemaVersion),
+	}
+	for _, p := range pins {
+		want[p.Field] = p.Value
 	}
 	pipe := c.Pipeline()
 	for f, v := range want {

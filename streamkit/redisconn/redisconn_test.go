@@ -85,3 +85,18 @@ func TestCheckMeta(t *testing.T) {
 		t.Fatalf("other scale: err = %v", err)
 	}
 }
+
+func TestCheckMetaPins(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	defer c.Close()
+	s, _ := keys.New("gs", 4)
+	ctx := context.Background()
+	if err := CheckMeta(ctx, c, s, Pin{"resolutions", "1m:1h:0s"}); err != nil {
+		t.Fatal(err)
+	}
+	err := CheckMeta(ctx, c, s, Pin{"resolutions", "1m:2h:0s"})
+	if !errors.Is(err, ErrMetaMismatch) || !strings.Contains(err.Error(), "resolutions") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,202 @@
+package window
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/geostream/geostream/streamkit/point"
+)
+
+// DefaultMaxBuckets bounds the buckets one query may read (per partition),
+// so that every answer costs a bounded number of Redis reads.
+const DefaultMaxBuckets = 2000
+
+// DefaultMaxSeries bounds the number of buckets of a series (interval).
+const DefaultMaxSeries = 1440
+
+// ErrBadQuery wraps every error of ParseQuery and Plan: the client's fault,
+// a 400.
+var ErrBadQuery = errors.New("bad query")
+
+func badf(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadQuery, fmt.Sprintf(format, a...))
+}
+
+// Query is a parsed /retrieve request.
+type Query struct {
+	// DeviceID restricts the answer to one device; empty means all.
+	DeviceID string
+	// Ranged is true when a time range was asked for (from/to or window);
+	// otherwise the answer is all-time.
+	Ranged bool
+	// From and To bound the range [From, To) in Unix ms (event time).
+	From, To int64
+	// Interval is the series step in ms; 0 for no series.
+	Interval int64
+}
+
+// queryParams are the parameters ParseQuery accepts.
+var queryParams = map[string]bool{"device_id": true, "from": true, "to": true, "window": true, "interval": true}
+
+// ParseQuery reads /retrieve's parameters: device_id; from and to (RFC 3339,
+// event time; to defaults to the end of the current bucket); or window (a
+// duration: the last window up to the end of the current bucket, e.g. 15m);
+// and interval (a duration: one summary per interval). Ranges must fall on
+// bucket boundaries of the finest resolution (of interval when given), so
+// that the answer is exact.
+func ParseQuery(v url.Values, now time.Time, set Set) (Query, error) {
+	var q Query
+	var unknown []string
+	for k, vals := range v {
+		if !queryParams[k] {
+			unknown = append(unknown, k)
+		} else if len(vals) > 1 {
+			return q, badf("parameter %s is given %d times", k, len(vals))
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return q, badf("unknown parameter(s) %s; accepted: device_id, from, to, window, interval", strings.Join(unknown, ", "))
+	}
+	if id, ok := v["device_id"]; ok {
+		if err := point.ValidDeviceID(id[0]); err != nil {
+			return q, badf("device_id: %v", err)
+		}
+		q.DeviceID = id[0]
+	}
+	unit := set.Finest().Size
+	if s := v.Get("interval"); s != "" {
+		d, err := parseDuration(s)
+		if err != nil || d <= 0 {
+			return q, badf("interval %q: want a positive duration such as 1m, 1h or 1d", s)
+		}
+		if d%unit != 0 {
+			return q, badf("interval %s: must be a multiple of the finest resolution %s", s, set.Finest().Name)
+		}
+		q.Interval, unit = d.Milliseconds(), d
+	}
+	w, from, to := v.Get("window"), v.Get("from"), v.Get("to")
+	if w != "" && (from != "" || to != "") {
+		return q, badf("give either window or from/to, not both")
+	}
+	if to != "" && from == "" {
+		return q, badf("to needs from")
+	}
+	um := unit.Milliseconds()
+	end := ceilMs(now.UnixMilli(), um) // end of the current bucket
+	switch {
+	case w != "":
+		d, err := parseDuration(w)
+		if err != nil || d <= 0 {
+			return q, badf("window %q: want a positive duration such as 15m, 24h or 7d", w)
+		}
+		if d%unit != 0 {
+			return q, badf("window %s: must be a multiple of %s", w, unit)
+		}
+		q.Ranged, q.From, q.To = true, end-d.Milliseconds(), end
+	case from != "":
+		f, err := parseTime("from", from)
+		if err != nil {
+			return q, err
+		}
+		t := end
+		if to != "" {
+			if t, err = parseTime("to", to); err != nil {
+				return q, err
+			}
+		}
+		if f >= t {
+			return q, badf("from must be before to")
+		}
+		if f%set.Finest().Size.Milliseconds() != 0 || t%set.Finest().Size.Milliseconds() != 0 {
+			return q, badf("from and to must fall on whole %s boundaries (the finest resolution kept), so that the answer is exact", set.Finest().Name)
+		}
+		if q.Interval > 0 && (t-f)%q.Interval != 0 {
+			return q, badf("the range from %s to %s is not a whole number of intervals", from, to)
+		}
+		q.Ranged, q.From, q.To = true, f, t
+	case q.Interval > 0:
+		return q, badf("interval needs a range: give window or from/to")
+	}
+	if q.Interval > 0 && (q.To-q.From)/q.Interval > DefaultMaxSeries {
+		return q, badf("the series would have %d buckets, more than %d; use a longer interval or a shorter range",
+			(q.To-q.From)/q.Interval, DefaultMaxSeries)
+	}
+	return q, nil
+}
+
+func parseTime(name, s string) (int64, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return 0, badf("%s %q: want an RFC 3339 time such as 2025-01-23T12:00:00Z", name, s)
+	}
+	return t.UnixMilli(), nil
+}
+
+func ceilMs(ms, unit int64) int64 {
+	if r := ms % unit; r != 0 {
+		if ms > 0 {
+			return ms - r + unit
+		}
+		return ms - r
+	}
+	return ms
+}
+
+// Bucket is one bucket a query reads.
+type Bucket struct {
+	Res   Resolution
+	Start int64 // Unix ms
+}
+
+// Cover cuts [from, to) into the fewest buckets that still exist at nowMs
+// (coarsest first at each step); device selects per-device buckets. It fails
+// with ErrBadQuery when some part of the range is not held at any retained
+// resolution aligned to it: the range cannot be answered exactly.
+func (s Set) Cover(from, to, nowMs int64, device bool, max int) ([]Bucket, error) {
+	var out []Bucket
+	for pos := from; pos < to; {
+		found := false
+		for i := len(s) - 1; i >= 0; i-- {
+			r := s[i]
+			size := r.Size.Milliseconds()
+			if r.Start(pos) != pos || pos+size > to || !r.Retained(pos, nowMs, device) {
+				continue
+			}
+			out = append(out, Bucket{Res: r, Start: pos})
+			pos += size
+			found = true
+			break
+		}
+		if !found {
+			f := s.Finest()
+			if f.Start(pos) != pos {
+				return nil, badf("%s is not on a whole %s boundary", fmtMs(pos), f.Name)
+			}
+			return nil, badf("points at %s are no longer kept at a resolution that fits the range (retention per resolution: %s)",
+				fmtMs(pos), s.retentionText(device))
+		}
+		if len(out) > max {
+			return nil, badf("the range needs more than %d bucket reads; use a coarser interval or a shorter range", max)
+		}
+	}
+	return out, nil
+}
+
+func (s Set) retentionText(device bool) string {
+	var parts []string
+	for _, r := range s {
+		ret := r.Retention
+		if device {
+			ret = r.DeviceRetention
+		}
+		parts = append(parts, r.Name+" "+ret.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+func fmtMs(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
