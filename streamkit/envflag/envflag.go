@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -72,9 +73,11 @@ func (s *Set) Secret(p *string, name, def, usage string) {
 // Int defines an int setting.
 func (s *Set) Int(p *int, name string, def int, usage string) {
 	if v, ok := s.add(name, fmt.Sprint(def), usage); ok {
-		if _, err := fmt.Sscan(v, &def); err != nil {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
 			s.errs = append(s.errs, fmt.Errorf("%s=%q: not an integer", EnvName(name), v))
 		}
+		def = n
 	}
 	s.IntVar(p, name, def, usage+" ["+EnvName(name)+"]")
 }
@@ -82,9 +85,11 @@ func (s *Set) Int(p *int, name string, def int, usage string) {
 // Int64 defines an int64 setting.
 func (s *Set) Int64(p *int64, name string, def int64, usage string) {
 	if v, ok := s.add(name, fmt.Sprint(def), usage); ok {
-		if _, err := fmt.Sscan(v, &def); err != nil {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
 			s.errs = append(s.errs, fmt.Errorf("%s=%q: not an integer", EnvName(name), v))
 		}
+		def = n
 	}
 	s.Int64Var(p, name, def, usage+" ["+EnvName(name)+"]")
 }
@@ -92,9 +97,11 @@ func (s *Set) Int64(p *int64, name string, def int64, usage string) {
 // Float64 defines a float64 setting.
 func (s *Set) Float64(p *float64, name string, def float64, usage string) {
 	if v, ok := s.add(name, fmt.Sprint(def), usage); ok {
-		if _, err := fmt.Sscan(v, &def); err != nil {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
 			s.errs = append(s.errs, fmt.Errorf("%s=%q: not a number", EnvName(name), v))
 		}
+		def = f
 	}
 	s.Float64Var(p, name, def, usage+" ["+EnvName(name)+"]")
 }

@@ -46,6 +46,8 @@ func TestPrecedence(t *testing.T) {
 func TestBadEnvIsAnError(t *testing.T) {
 	for _, e := range []map[string]string{
 		{"GEOSTREAM_PARTITIONS": "four"},
+		{"GEOSTREAM_PARTITIONS": "12abc"},
+		{"GEOSTREAM_PARTITIONS": "1e3"},
 		{"GEOSTREAM_BLOCK": "soon"},
 		{"GEOSTREAM_ON": "maybe"},
 	} {
