@@ -11,6 +11,7 @@ import (
 
 	"github.com/geostream/geostream/streamkit/envflag"
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/logx"
 )
 
 // DefaultShutdownGrace is how long in-flight work may take after SIGTERM.
@@ -64,7 +65,7 @@ func (c *Common) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		errs = append(errs, fmt.Errorf("http-addr %q: %w", c.HTTPAddr, err))
 	}
-	if _, err := ParseLevel(c.LogLevel); err != nil {
+	if _, err := logx.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.LogFormat {
@@ -83,18 +84,5 @@ func (c *Common) Schema() (*keys.Schema, error) { return keys.New(c.KeyPrefix, c
 
 // Logger builds the configured logger writing to w.
 func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
-	lvl, err := ParseLevel(c.LogLevel)
-	if err != nil {
-		return nil, err
-	}
-	return NewLogger(w, c.LogFormat, lvl)
-}
-
-// ParseLevel parses a log level name.
-func ParseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return 0, fmt.Errorf("log-level %q: want debug, info, warn or error", s)
-	}
-	return l, nil
+	return logx.New(w, c.LogFormat, c.LogLevel)
 }

@@ -8,37 +8,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"golang.org/x/term"
 
 	"github.com/geostream/geostream/streamkit/redisconn"
 )
-
-// NewLogger returns a slog logger writing to w: format "text", "json", or
-// "auto" (text on a terminal, JSON otherwise, as in a container).
-func NewLogger(w io.Writer, format string, level slog.Level) (*slog.Logger, error) {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "auto" || format == "" {
-		format = "json"
-		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			format = "text"
-		}
-	}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("log format %q: want text, json or auto", format)
-}
 
 // Serve runs srv on ln until ctx is done, then shuts it down gracefully:
 // in-flight requests get up to grace to finish. It returns nil after a

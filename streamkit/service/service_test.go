@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/envflag"
+	"github.com/geostream/geostream/streamkit/logx"
 )
 
 func TestReadyz(t *testing.T) {
@@ -70,21 +71,6 @@ func TestCommonValidate(t *testing.T) {
 	}
 }
 
-func TestNewLoggerFormats(t *testing.T) {
-	var buf bytes.Buffer
-	l, err := NewLogger(&buf, "auto", 0) // not a terminal: JSON
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Info("hello", "k", "v")
-	if !strings.HasPrefix(buf.String(), "{") {
-		t.Errorf("auto on a buffer = %q, want JSON", buf.String())
-	}
-	if _, err := NewLogger(&buf, "yaml", 0); err == nil {
-		t.Error("unknown format: want error")
-	}
-}
-
 func TestServeShutsDownGracefully(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,7 +85,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	})}
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs bytes.Buffer
-	log, _ := NewLogger(&logs, "text", 0)
+	log, _ := logx.New(&logs, "text", "info")
 	served := make(chan error, 1)
 	go func() { served <- Serve(ctx, srv, ln, 5*time.Second, log) }()
 	resp := make(chan string, 1)

@@ -12,6 +12,7 @@ import (
 	"github.com/geostream/geostream/simulator/internal/gen"
 	"github.com/geostream/geostream/simulator/internal/load"
 	"github.com/geostream/geostream/streamkit/envflag"
+	"github.com/geostream/geostream/streamkit/logx"
 )
 
 // common holds the settings both subcommands share besides load.Config:
@@ -80,23 +81,7 @@ func (c *common) apply(now time.Time, span func(interval time.Duration) time.Dur
 
 // logger builds the logger of the parsed settings, writing to w.
 func (c *common) logger(w io.Writer) (*slog.Logger, error) {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("log-level %q: want debug, info, warn or error", c.logLevel)
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch c.logFormat {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "auto", "":
-		if load.IsTerminal(w) {
-			return slog.New(slog.NewTextHandler(w, opts)), nil
-		}
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("log-format %q: want text, json or auto", c.logFormat)
+	return logx.New(w, c.logFormat, c.logLevel)
 }
 
 // verifySpan estimates the event time a verification data set covers:

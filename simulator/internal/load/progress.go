@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
 const (
@@ -20,12 +18,6 @@ const (
 	// barRefresh is the redraw interval of the terminal progress bar.
 	barRefresh = 250 * time.Millisecond
 )
-
-// IsTerminal reports whether w is a terminal.
-func IsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
 
 // reporter shows a run's progress.
 type reporter interface {

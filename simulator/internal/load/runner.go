@@ -16,6 +16,7 @@ import (
 
 	"github.com/geostream/geostream/simulator/internal/client"
 	"github.com/geostream/geostream/simulator/internal/gen"
+	"github.com/geostream/geostream/streamkit/logx"
 	"github.com/geostream/geostream/streamkit/point"
 )
 
@@ -203,7 +204,7 @@ func (r *Runner) produce(ctx, genCtx context.Context, queue chan<- *Request) {
 // stops it with the final state.
 func (r *Runner) startProgress() func(Snapshot) {
 	var rep reporter = &logReporter{log: r.log, every: r.cfg.ProgressInterval}
-	if r.progress != nil && IsTerminal(r.progress) {
+	if r.progress != nil && logx.IsTerminal(r.progress) {
 		rep = newBarReporter(r.progress, r.cfg.Count)
 	}
 	done := make(chan struct{})
