@@ -1,0 +1,120 @@
+// Command processor-svc is geostream's stream processor: it reads the
+// partition streams as a member of the consumer group "processors" and
+// counts every point into the aggregates exactly once (see package
+// processor). It serves /healthz and /readyz on --http-addr.
+//
+// Every flag has a GEOSTREAM_* environment variable; run with -h for the
+// list.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/geostream/geostream/processor-svc/internal/processor"
+	"github.com/geostream/geostream/streamkit/envflag"
+	"github.com/geostream/geostream/streamkit/redisconn"
+	"github.com/geostream/geostream/streamkit/service"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(0)
+	case err != nil:
+		log.Error("processor-svc", "err", err)
+		os.Exit(1)
+	}
+}
+
+// startupTimeout bounds the Redis calls made before processing starts.
+const startupTimeout = 10 * time.Second
+
+// run parses the configuration from args and the environment, connects to
+// Redis and processes the streams until ctx is done. Logs go to stdout;
+// flag errors and -h to stderr.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
+	var cfg processor.Config
+	fs := envflag.New("processor-svc", lookupEnv)
+	fs.SetOutput(stderr)
+	cfg.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q: every setting is a flag", fs.Args())
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log, err := cfg.Logger(stdout)
+	if err != nil {
+		return err
+	}
+	log.Info("starting processor-svc", fs.Effective()...)
+
+	schema, err := cfg.Schema()
+	if err != nil {
+		return err
+	}
+	// One connection per partition for its blocking read, plus a few for
+	// claims, trimming and health checks.
+	conn, err := redisconn.Open(cfg.RedisURL, redisconn.Options{
+		Cluster: cfg.RedisCluster, PoolSize: cfg.Partitions + 8,
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	log.Info("redis", "at", conn.Describe())
+
+	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
+	err = redisconn.CheckMeta(sctx, conn.Client, schema)
+	cancel()
+	if err != nil {
+		return err
+	}
+	proc, err := processor.New(cfg, conn.Client, schema, log)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           newMux(conn.Client),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       time.Minute,
+	}
+
+	// The processor and the HTTP server run until ctx is done or one of
+	// them fails, which stops the other.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	httpErr := make(chan error, 1)
+	go func() {
+		httpErr <- service.Serve(ctx, srv, ln, cfg.ShutdownGrace, log)
+		stop()
+	}()
+	procErr := proc.Run(ctx)
+	stop()
+	return errors.Join(procErr, <-httpErr)
+}

@@ -1,0 +1,19 @@
+package main
+
+import (
+	"io"
+	"sync"
+)
+
+// syncWriter serialises writes from several goroutines, and reads of what
+// was written.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

@@ -1,0 +1,281 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/scripts"
+)
+
+// Backoff between attempts of a failed Redis call: doubling from retryMin,
+// capped at retryMax.
+const (
+	retryMin = 50 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
+// partition is the consumer of one partition stream.
+type partition struct {
+	p      *Processor
+	n      int
+	stream string
+	log    *slog.Logger
+}
+
+func (p *Processor) newPartition(n int) *partition {
+	s := p.schema.Stream(n)
+	return &partition{
+		p: p, n: n, stream: s,
+		log: p.log.With("stream", s, "group", keys.Group, "consumer", p.cfg.Consumer),
+	}
+}
+
+// run consumes the partition until ctx is done. Work that must complete
+// once started (a read and the apply of what it returned) uses finish,
+// which outlives ctx by the shutdown grace; see Processor.Run.
+func (w *partition) run(ctx, finish context.Context) error {
+	if err := w.drainOwn(ctx, finish); err != nil {
+		return err
+	}
+	nextClaim := time.Now() // claim once at start: a dead consumer's entries may be waiting
+	delay := retryMin
+	for ctx.Err() == nil {
+		if !time.Now().Before(nextClaim) {
+			if err := w.claim(ctx, finish); err != nil {
+				return err
+			}
+			nextClaim = time.Now().Add(w.p.cfg.ClaimInterval)
+		}
+		// The read uses finish, not ctx: a blocked XREADGROUP cancelled at
+		// shutdown could lose its reply while Redis delivers entries to us,
+		// which would stay pending until a restart or a claim. (go-redis
+		// ignores cancellation during a command unless
+		// ContextTimeoutEnabled is set; this does not rely on that.) Block
+		// is finite, so a shutdown waits at most Block for the read, then
+		// applies what it returned.
+		msgs, err := w.read(finish, ">", w.p.cfg.Block)
+		if err != nil {
+			w.log.Warn("read failed, retrying", "retry_in", delay, "err", err)
+			if !sleep(ctx, delay) {
+				break
+			}
+			delay = min(2*delay, retryMax)
+			continue
+		}
+		delay = retryMin
+		if err := w.apply(finish, msgs); err != nil {
+			return err
+		}
+	}
+	w.log.Debug("partition stopped")
+	return nil
+}
+
+// drainOwn re-reads and applies the entries pending under this consumer's
+// name: after a restart with the same name, these were delivered to the
+// previous process but not applied (or applied without the process learning
+// it; apply.lua then counts them as duplicates).
+func (w *partition) drainOwn(ctx, finish context.Context) error {
+	cursor, total := "0", 0
+	delay := retryMin
+	for ctx.Err() == nil {
+		msgs, err := w.read(finish, cursor, -1)
+		if err != nil {
+			w.log.Warn("read of own pending entries failed, retrying", "retry_in", delay, "err", err)
+			if !sleep(ctx, delay) {
+				break
+			}
+			delay = min(2*delay, retryMax)
+			continue
+		}
+		if len(msgs) == 0 {
+			break
+		}
+		if err := w.apply(finish, msgs); err != nil {
+			return err
+		}
+		total += len(msgs)
+		cursor = msgs[len(msgs)-1].ID
+	}
+	if total > 0 {
+		w.log.Info("re-read entries left pending by a previous run", "entries", total)
+	}
+	return nil
+}
+
+// read reads up to BatchSize entries with XREADGROUP from id: ">" for new
+// entries (blocking up to block), or an ID for this consumer's pending
+// entries after it (block < 0: no BLOCK argument).
+func (w *partition) read(ctx context.Context, id string, block time.Duration) ([]redis.XMessage, error) {
+	res, err := w.p.client.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group:    keys.Group,
+		Consumer: w.p.cfg.Consumer,
+		Streams:  []string{w.stream, id},
+		Count:    int64(w.p.cfg.BatchSize),
+		Block:    block,
+	}).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "NOGROUP") {
+			// The stream or its group was deleted (FLUSHALL, an operator):
+			// create them again so that new points are counted.
+			if cerr := w.p.createGroup(ctx, w.stream); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}
+		return nil, fmt.Errorf("xreadgroup %s %s %s: %w", w.stream, keys.Group, id, err)
+	}
+	var out []redis.XMessage
+	for _, s := range res {
+		out = append(out, s.Messages...)
+	}
+	return out, nil
+}
+
+// apply counts msgs, read from this partition's stream, in batches of at
+// most BatchSize (miniredis ignores COUNT when re-reading pending entries).
+func (w *partition) apply(finish context.Context, msgs []redis.XMessage) error {
+	for len(msgs) > 0 {
+		n := min(len(msgs), w.p.cfg.BatchSize)
+		if err := w.applyBatch(finish, msgs[:n]); err != nil {
+			return err
+		}
+		msgs = msgs[n:]
+	}
+	return nil
+}
+
+// applyBatch counts one batch with apply.lua, which acknowledges each entry
+// and adds it only if that acknowledgement took it off the pending list.
+//
+// An entry that does not decode as a point (written by something other
+// than ingest-svc, or deleted from the stream while pending, which Redis
+// returns without fields) can never be counted: it is logged and
+// acknowledged on its own, without counting, so that it cannot wedge the
+// partition by being redelivered for ever.
+func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) error {
+	schema := w.p.schema
+	b := scripts.NewApplyBatch(schema.Stream(w.n), schema.DeviceIndex(w.n))
+	var bad []string
+	misplaced := 0
+	for _, m := range msgs {
+		pt, err := point.FromValues(m.Values)
+		if err != nil {
+			w.log.Warn("undecodable entry acknowledged without counting it", "id", m.ID, "err", err)
+			bad = append(bad, m.ID)
+			continue
+		}
+		if schema.PartitionOf(pt.DeviceID) != w.n {
+			misplaced++
+		}
+		dev := schema.Device(w.n, pt.DeviceID)
+		aggs := []scripts.AggKey{{Key: schema.Total(w.n)}, {Key: dev}}
+		if err := b.Add(m.ID, pt, dev, aggs); err != nil {
+			return fmt.Errorf("partition %d: %w", w.n, err)
+		}
+	}
+	if misplaced > 0 {
+		w.log.Warn("entries of devices that belong to another partition, counted in this one", "entries", misplaced)
+	}
+	if len(bad) > 0 {
+		err := w.retry(finish, "xack undecodable entries", func(ctx context.Context) error {
+			n, err := w.p.client.XAck(ctx, w.stream, keys.Group, bad...).Result()
+			if err != nil {
+				return fmt.Errorf("xack %s: %w", w.stream, err)
+			}
+			w.p.undecodable.Add(n)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var res scripts.ApplyResult
+	failedInRedis := false
+	err := w.retry(finish, "apply batch", func(ctx context.Context) error {
+		var err error
+		res, err = b.Run(ctx, w.p.client, keys.Group)
+		var rerr redis.Error
+		if errors.As(err, &rerr) {
+			failedInRedis = true
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if failedInRedis && res.Duplicates > 0 {
+		// Redis does not roll back a script that fails part-way: an error
+		// raised after some XACKs (a key of the wrong type, an overflowing
+		// HINCRBY) leaves those entries acknowledged but not counted, and
+		// the retry then sees them as duplicates. Say so loudly.
+		w.log.Error("an apply call failed inside Redis and a retry found entries already acknowledged: their points may be missing from the aggregates",
+			"duplicates", res.Duplicates, "first", msgs[0].ID, "last", msgs[len(msgs)-1].ID)
+	}
+	w.p.applied.Add(res.Applied)
+	w.p.duplicates.Add(res.Duplicates)
+	w.log.Debug("applied batch", "entries", len(msgs), "applied", res.Applied, "duplicates", res.Duplicates,
+		"first", msgs[0].ID, "last", msgs[len(msgs)-1].ID)
+	return nil
+}
+
+// retry runs op until it succeeds, backing off from retryMin doubling to
+// retryMax between attempts.
+//
+// Retrying is safe because every operation retried here is idempotent per
+// entry: apply.lua adds an entry only when its XACK returns 1, which happens
+// once, so an attempt that did run in Redis but whose reply was lost (a
+// timeout, a dropped connection) makes the next attempt count that entry as
+// a duplicate, never twice; XACK alone is idempotent. (An attempt that fails
+// inside the script after its first XACK is the exception; applyBatch logs
+// it.)
+//
+// The bound: while the processor runs there is none. A Redis outage pauses
+// the partition (logged at every attempt) instead of skipping entries, which
+// would lose them from the counts. Once shutdown begins, attempts continue
+// until finish ends, ShutdownGrace later; then retry gives up and returns
+// the error. The batch's entries stay pending under this consumer's name
+// and are counted by the next run (drainOwn) or by another processor
+// (claim), so giving up loses nothing.
+func (w *partition) retry(finish context.Context, what string, op func(context.Context) error) error {
+	delay := retryMin
+	for attempt := 1; ; attempt++ {
+		err := op(finish)
+		if err == nil {
+			if attempt > 1 {
+				w.log.Info(what+" succeeded after retries", "attempts", attempt)
+			}
+			return nil
+		}
+		if finish.Err() != nil {
+			return fmt.Errorf("%s on %s: gave up after %d attempts at the end of the shutdown grace; the entries stay pending: %w",
+				what, w.stream, attempt, err)
+		}
+		w.log.Warn(what+" failed, retrying", "attempt", attempt, "retry_in", delay, "err", err)
+		sleep(finish, delay)
+		delay = min(2*delay, retryMax)
+	}
+}
+
+// sleep waits for d or until ctx is done; it reports whether ctx is still
+// live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

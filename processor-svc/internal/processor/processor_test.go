@@ -1,0 +1,279 @@
+package processor
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/scripts"
+)
+
+func TestCountsExactly(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		partitions, devices int
+		before, during      int // points appended before the start and while running
+		batchSize           int
+	}{
+		{"one partition", 1, 3, 200, 200, 50},
+		{"four partitions", 4, 20, 500, 500, 50},
+		{"batch of one", 2, 5, 30, 30, 1},
+		{"one big batch", 3, 10, 800, 0, 1000},
+		{"only while running", 4, 8, 0, 300, 64},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := newMiniredis(t)
+			s := newSchema(t, tc.partitions)
+			pts := genPoints(uint64(tc.before+tc.during), tc.before+tc.during, tc.devices)
+			// Appended before any processor (and group) exists: the group
+			// starts at ID 0, so these count too.
+			appendPoints(t, c, s, pts[:tc.before])
+			cfg := testConfig("a")
+			cfg.BatchSize = tc.batchSize
+			r := start(t, c, s, cfg)
+			for i := tc.before; i < len(pts); i += 37 {
+				appendPoints(t, c, s, pts[i:min(i+37, len(pts))])
+			}
+			waitCount(t, c, s, int64(len(pts)))
+			if err := r.stop(t); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			checkExact(t, c, s, pts)
+			if st := r.Stats(); st.Applied != int64(len(pts)) || st.Duplicates != 0 {
+				t.Errorf("stats %+v, want %d applied and no duplicates", st, len(pts))
+			}
+			if n := pendingOf(t, c, s, ""); n != 0 {
+				t.Errorf("%d entries still pending", n)
+			}
+		})
+	}
+}
+
+// TestRestartReadsOwnPending: a processor named "a" read entries and died
+// before applying them; the next process named "a" counts them, once.
+func TestRestartReadsOwnPending(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		read      int64 // entries per partition delivered to the dead "a"
+		batchSize int
+	}{
+		{"a few", 5, 50},
+		{"more than a batch", 120, 50},
+		{"batch of one", 7, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := newMiniredis(t)
+			s := newSchema(t, 3)
+			pts := genPoints(7, 600, 12)
+			appendPoints(t, c, s, pts[:400])
+			createGroups(t, c, s)
+			delivered := readAs(t, c, s, "a", tc.read)
+			if got := pendingOf(t, c, s, "a"); got != int64(delivered) || delivered == 0 {
+				t.Fatalf("setup: %d pending for a, delivered %d", got, delivered)
+			}
+			cfg := testConfig("a")
+			cfg.BatchSize = tc.batchSize
+			r := start(t, c, s, cfg)
+			appendPoints(t, c, s, pts[400:])
+			waitCount(t, c, s, int64(len(pts)))
+			if err := r.stop(t); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			checkExact(t, c, s, pts)
+			if n := pendingOf(t, c, s, ""); n != 0 {
+				t.Errorf("%d entries still pending", n)
+			}
+		})
+	}
+}
+
+// TestClaimFromDeadConsumer: "a" read entries and died; "b" claims them
+// after ClaimMinIdle and counts them once, and a late apply by "a" (alive
+// after all, just slow) counts nothing.
+func TestClaimFromDeadConsumer(t *testing.T) {
+	_, c := newMiniredis(t)
+	s := newSchema(t, 2)
+	pts := genPoints(11, 300, 6)
+	appendPoints(t, c, s, pts)
+	createGroups(t, c, s)
+
+	// What "a" read, kept to replay its late apply.
+	stale := map[int][]redis.XMessage{}
+	for p := range s.Partitions() {
+		res, err := c.XReadGroup(context.Background(), &redis.XReadGroupArgs{
+			Group: keys.Group, Consumer: "a", Streams: []string{s.Stream(p), ">"}, Count: 40, Block: -1,
+		}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale[p] = res[0].Messages
+	}
+	delivered := pendingOf(t, c, s, "a")
+
+	cfg := testConfig("b")
+	cfg.ClaimInterval = 20 * time.Millisecond
+	cfg.ClaimMinIdle = 100 * time.Millisecond
+	r := start(t, c, s, cfg)
+	waitCount(t, c, s, int64(len(pts)))
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	checkExact(t, c, s, pts)
+	if n := pendingOf(t, c, s, ""); n != 0 {
+		t.Errorf("%d entries still pending", n)
+	}
+	if st := r.Stats(); st.Claimed != delivered {
+		t.Errorf("claimed %d, want the %d entries a held", st.Claimed, delivered)
+	}
+
+	for p, msgs := range stale {
+		b := scripts.NewApplyBatch(s.Stream(p), s.DeviceIndex(p))
+		for _, m := range msgs {
+			pt, err := point.FromValues(m.Values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dev := s.Device(p, pt.DeviceID)
+			if err := b.Add(m.ID, pt, dev, []scripts.AggKey{{Key: s.Total(p)}, {Key: dev}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := b.Run(context.Background(), c, keys.Group)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Applied != 0 || res.Duplicates != int64(len(msgs)) {
+			t.Errorf("late apply by a: %+v, want 0 applied and %d duplicates", res, len(msgs))
+		}
+	}
+	checkExact(t, c, s, pts)
+}
+
+// TestTwoProcessors: two processors share the group while points arrive.
+func TestTwoProcessors(t *testing.T) {
+	_, c := newMiniredis(t)
+	s := newSchema(t, 4)
+	pts := genPoints(3, 2000, 40)
+	cfg := testConfig("a")
+	cfg.BatchSize = 25
+	a := start(t, c, s, cfg)
+	cfg.Consumer = "b"
+	b := start(t, c, s, cfg)
+	for i := 0; i < len(pts); i += 100 {
+		appendPoints(t, c, s, pts[i:i+100])
+	}
+	waitCount(t, c, s, int64(len(pts)))
+	if err := a.stop(t); err != nil {
+		t.Fatalf("Run a: %v", err)
+	}
+	if err := b.stop(t); err != nil {
+		t.Fatalf("Run b: %v", err)
+	}
+	checkExact(t, c, s, pts)
+	sa, sb := a.Stats(), b.Stats()
+	if sa.Applied+sb.Applied != int64(len(pts)) {
+		t.Errorf("applied %d + %d, want %d", sa.Applied, sb.Applied, len(pts))
+	}
+	if n := pendingOf(t, c, s, ""); n != 0 {
+		t.Errorf("%d entries still pending", n)
+	}
+}
+
+// TestGracefulShutdown: cancelled while points flow, Run returns nil and
+// every entry delivered to the group was applied and acknowledged.
+func TestGracefulShutdown(t *testing.T) {
+	_, c := newMiniredis(t)
+	s := newSchema(t, 3)
+	pts := genPoints(9, 3000, 30)
+	cfg := testConfig("a")
+	cfg.BatchSize = 20
+	r := start(t, c, s, cfg)
+
+	stopFeed := make(chan struct{})
+	type fedResult struct {
+		n   int
+		err error
+	}
+	fed := make(chan fedResult)
+	go func() {
+		n := 0
+		for n < len(pts) {
+			select {
+			case <-stopFeed:
+				fed <- fedResult{n, nil}
+				return
+			default:
+			}
+			if err := tryAppend(c, s, pts[n:n+10]); err != nil {
+				fed <- fedResult{n, err}
+				return
+			}
+			n += 10
+		}
+		fed <- fedResult{n, nil}
+	}()
+	// Let some points through, then shut down while they still flow.
+	deadline := time.Now().Add(testWait)
+	for total(t, c, s).Count < 300 {
+		if time.Now().After(deadline) {
+			t.Fatal("nothing counted")
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval, not synchronisation
+	}
+	if err := r.stop(t); err != nil {
+		t.Fatalf("Run after cancel: %v, want nil", err)
+	}
+	close(stopFeed)
+	res := <-fed
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	n := res.n
+
+	if p := pendingOf(t, c, s, "a"); p != 0 {
+		t.Errorf("%d entries read but not acknowledged after shutdown", p)
+	}
+	// Everything up to each partition's last-delivered-id was counted:
+	// the aggregates hold exactly the delivered entries.
+	var delivered []point.Point
+	for p := range s.Partitions() {
+		last := lastDelivered(t, c, s.Stream(p))
+		msgs, err := c.XRange(context.Background(), s.Stream(p), "-", last).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			pt, err := point.FromValues(m.Values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			delivered = append(delivered, pt)
+		}
+	}
+	if len(delivered) == 0 || len(delivered) > n {
+		t.Fatalf("%d delivered of %d appended", len(delivered), n)
+	}
+	checkExact(t, c, s, delivered)
+	if st := r.Stats(); st.Applied != int64(len(delivered)) {
+		t.Errorf("applied %d, delivered %d", st.Applied, len(delivered))
+	}
+}
+
+func lastDelivered(tb testing.TB, c redis.UniversalClient, stream string) string {
+	tb.Helper()
+	groups, err := c.XInfoGroups(context.Background(), stream).Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, g := range groups {
+		if g.Name == keys.Group {
+			return g.LastDeliveredID
+		}
+	}
+	tb.Fatalf("%s has no group %s", stream, keys.Group)
+	return ""
+}

@@ -1,0 +1,176 @@
+package processor
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/geostream/geostream/streamkit/keys"
+)
+
+// trimLoop trims the acknowledged entries of every partition every
+// TrimInterval until ctx is done. Trimming is never required for
+// correctness, so it stops at once on shutdown and a failure is only
+// logged.
+func (p *Processor) trimLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.TrimInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for i := range p.schema.Partitions() {
+			n, err := p.trimPartition(ctx, i)
+			if err != nil && ctx.Err() == nil {
+				p.log.Warn("trim failed, trying again later", "stream", p.schema.Stream(i), "err", err)
+			}
+			if n > 0 {
+				p.log.Debug("trimmed", "stream", p.schema.Stream(i), "entries", n)
+			}
+		}
+	}
+}
+
+// trimPartition removes the entries of partition i that the group has
+// acknowledged (and that are older than Retention), at most TrimStep per
+// XTRIM. It returns how many it removed.
+func (p *Processor) trimPartition(ctx context.Context, i int) (int64, error) {
+	stream := p.schema.Stream(i)
+	target, err := p.trimTarget(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	var total int64
+	for ctx.Err() == nil {
+		n, done, err := p.trimStep(ctx, stream, target)
+		total += n
+		if err != nil {
+			p.trimmed.Add(total)
+			return total, err
+		}
+		if done {
+			break
+		}
+	}
+	p.trimmed.Add(total)
+	return total, nil
+}
+
+// trimTarget returns T such that every entry of stream with an ID below T
+// may be removed (XTRIM MINID T keeps the IDs ≥ T): entries the group has
+// acknowledged and that are older than Retention.
+//
+// Why it never removes an unacknowledged entry (design.md §5.4), with L the
+// group's last-delivered-id read FIRST and then the pending summary:
+//   - XREADGROUP ">" delivers entries in ID order, and an entry is appended
+//     with an ID above every existing one (so above L), so every entry with
+//     an ID ≤ L had been delivered by the time L was read, and entries
+//     delivered later all have IDs > L.
+//   - When nothing is pending at the second read, each of those entries ≤ L
+//     has left the pending list: it was acknowledged. T = L+1 (the next
+//     possible ID).
+//   - When entries are pending, O is the oldest: entries below min(L+1, O)
+//     were delivered (≤ L) and are not pending (< O), hence acknowledged.
+//   - An acknowledged entry never becomes pending again: XCLAIM and
+//     XAUTOCLAIM only move entries already on the pending list (we never
+//     use XCLAIM FORCE), so T stays safe after it was computed.
+//
+// Reading the pending list first would be wrong: entries delivered between
+// the two reads would be pending, yet below the L read second.
+//
+// (XGROUP SETID, or a group created at $ by someone else, moves L past
+// entries that were never delivered; those entries were skipped on purpose
+// by whoever did it and are trimmed like acknowledged ones.)
+func (p *Processor) trimTarget(ctx context.Context, stream string) (streamID, error) {
+	groups, err := p.client.XInfoGroups(ctx, stream).Result()
+	if err != nil {
+		return streamID{}, fmt.Errorf("xinfo groups %s: %w", stream, err)
+	}
+	var last string
+	found := false
+	for _, g := range groups {
+		if g.Name == keys.Group {
+			last, found = g.LastDeliveredID, true
+		}
+	}
+	if !found {
+		return streamID{}, nil // no group yet: nothing is known to be acknowledged
+	}
+	lastID, err := parseStreamID(last)
+	if err != nil {
+		return streamID{}, fmt.Errorf("xinfo groups %s: last-delivered-id: %w", stream, err)
+	}
+	target := lastID.next()
+	if lastID == (streamID{}) {
+		target = streamID{} // nothing delivered yet
+	}
+	pend, err := p.client.XPending(ctx, stream, keys.Group).Result()
+	if err != nil {
+		return streamID{}, fmt.Errorf("xpending %s %s: %w", stream, keys.Group, err)
+	}
+	if pend.Count > 0 {
+		oldest, err := parseStreamID(pend.Lower)
+		if err != nil {
+			return streamID{}, fmt.Errorf("xpending %s: oldest pending id: %w", stream, err)
+		}
+		target = minID(target, oldest)
+	}
+	if p.cfg.Retention > 0 {
+		// Entry IDs carry Redis's clock, so the cut-off uses it too.
+		now, err := p.client.Time(ctx).Result()
+		if err != nil {
+			return streamID{}, fmt.Errorf("time: %w", err)
+		}
+		cut := now.UnixMilli() - p.cfg.Retention.Milliseconds()
+		if cut <= 0 {
+			return streamID{}, nil
+		}
+		target = minID(target, streamID{ms: uint64(cut)})
+	}
+	return target, nil
+}
+
+// trimStep removes at most TrimStep of the entries below target with one
+// exact XTRIM MINID (XTRIM's LIMIT needs "~", which removes only whole
+// nodes, so it cannot bound an exact trim). It reads the first TrimStep+1
+// entries: when the last of them is below target, trimming to its ID removes
+// exactly the TrimStep before it and more may remain; otherwise trimming to
+// target removes every entry below target, all of them among the ones read.
+// done reports that no entry below target remains.
+func (p *Processor) trimStep(ctx context.Context, stream string, target streamID) (removed int64, done bool, err error) {
+	if target == (streamID{}) {
+		return 0, true, nil
+	}
+	step := p.cfg.TrimStep
+	msgs, err := p.client.XRangeN(ctx, stream, "-", "+", int64(step)+1).Result()
+	if err != nil {
+		return 0, false, fmt.Errorf("xrange %s: %w", stream, err)
+	}
+	if len(msgs) == 0 {
+		return 0, true, nil
+	}
+	first, err := parseStreamID(msgs[0].ID)
+	if err != nil {
+		return 0, false, err
+	}
+	if !first.less(target) {
+		return 0, true, nil
+	}
+	threshold, done := target, true
+	if len(msgs) > step {
+		nth, err := parseStreamID(msgs[step].ID)
+		if err != nil {
+			return 0, false, err
+		}
+		if nth.less(target) {
+			threshold, done = nth, false
+		}
+	}
+	n, err := p.client.XTrimMinID(ctx, stream, threshold.String()).Result()
+	if err != nil {
+		return 0, false, fmt.Errorf("xtrim %s minid %s: %w", stream, threshold, err)
+	}
+	return n, done, nil
+}
