@@ -105,11 +105,16 @@ func Open(url string, o Options) (*Conn, error) {
 		copt.PoolSize = o.PoolSize
 	}
 	copt.MaxRetries = o.MaxRetries
+	copt.ContextTimeoutEnabled = true // see Options.apply
 	copt.DialTimeout, copt.ReadTimeout, copt.WriteTimeout = o.DialTimeout, o.ReadTimeout, o.WriteTimeout
 	return &Conn{Client: redis.NewClusterClient(copt)}, nil
 }
 
 func (o Options) apply(opt *redis.Options) {
+	// Honour context deadlines while waiting for a reply, so that a Redis
+	// that hangs (rather than refusing connections) fails a request within
+	// its own timeout (/readyz's 1 s, ingest's --redis-timeout).
+	opt.ContextTimeoutEnabled = true
 	if o.PoolSize > 0 {
 		opt.PoolSize = o.PoolSize
 	}

@@ -3,8 +3,10 @@ package redisconn
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -98,5 +100,38 @@ func TestCheckMetaPins(t *testing.T) {
 	err := CheckMeta(ctx, c, s, Pin{"resolutions", "1m:2h:0s"})
 	if !errors.Is(err, ErrMetaMismatch) || !strings.Contains(err.Error(), "resolutions") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// A Redis that accepts connections but never answers must not hold a caller
+// past its context deadline.
+func TestContextDeadlineHonoured(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // hold it open, answer nothing
+		}
+	}()
+	c, err := Open("redis://"+ln.Addr().String(), Options{MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := Ping(ctx, c.Client); err == nil {
+		t.Fatal("ping of a silent server: want error")
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("ping returned after %v, want about the 300ms deadline", d)
 	}
 }

@@ -51,9 +51,25 @@ if nentries > 10000 then
   return redis.error_reply('ERR apply: batch too large')
 end
 
--- Check every entry before the first write (invariant 2).
+-- Check every argument and key type before the first write (invariant 2):
+-- after the first XACK nothing may fail, or acknowledged entries would go
+-- uncounted. HINCRBY could still fail on overflow, which needs more than
+-- agg.MaxPointsPerKey (9.2e9) points in one hash.
+local itype = redis.call('TYPE', index)['ok']
+if itype ~= 'zset' and itype ~= 'none' then
+  return redis.error_reply('ERR apply: ' .. index .. ' is not a sorted set')
+end
+for i = 3, #KEYS do
+  local t = redis.call('TYPE', KEYS[i])['ok']
+  if t ~= 'hash' and t ~= 'none' then
+    return redis.error_reply('ERR apply: ' .. KEYS[i] .. ' is not a hash')
+  end
+end
 for e = 0, nentries - 1 do
   local o = first + e * width
+  if not string.match(ARGV[o], '^%d+%-%d+$') then
+    return redis.error_reply('ERR apply: entry ' .. e .. ' has no stream id')
+  end
   for j = 2, 7 do -- time, lat, lon, x, y, z
     if not tonumber(ARGV[o + j]) then
       return redis.error_reply('ERR apply: entry ' .. e .. ' value ' .. j .. ' is not a number')

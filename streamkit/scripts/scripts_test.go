@@ -256,11 +256,25 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 			"non-numeric value":  append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", "x", 2, 3, 4, 5, 6, 3, 3)...),
 			"key index too high": append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1, 2, 3, 4, 5, 6, 3, 9)...),
 			"key index 1":        append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1, 2, 3, 4, 5, 6, 3, 1)...),
+			"not a stream id":    append([]any{keys.Group, 1, 0, 1}, append(good, "not-an-id", "a", 1, 2, 3, 4, 5, 6, 3, 3)...),
 		} {
 			err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, args...).Err()
 			if err == nil {
 				t.Errorf("%s: want error", name)
 			}
+		}
+		// An aggregate key of the wrong type would make HINCRBY fail after
+		// the XACKs: it must be refused up front.
+		c.Set(ctx, total, "not a hash", 0)
+		if err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
+			append([]any{keys.Group, 1, 0, 1}, good...)...).Err(); err == nil {
+			t.Error("string aggregate key: want error")
+		}
+		c.Del(ctx, total)
+		c.Set(ctx, f.schema.DeviceIndex(0), "not a zset", 0)
+		if err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
+			append([]any{keys.Group, 1, 0, 1}, good...)...).Err(); err == nil {
+			t.Error("string device index: want error")
 		}
 		if n, _ := c.XPending(ctx, stream, keys.Group).Result(); n.Count != 3 {
 			t.Errorf("pending = %d, want 3 (nothing acknowledged)", n.Count)
