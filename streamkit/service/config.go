@@ -12,6 +12,8 @@ import (
 	"github.com/geostream/geostream/streamkit/envflag"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/logx"
+	"github.com/geostream/geostream/streamkit/redisconn"
+	"github.com/geostream/geostream/streamkit/window"
 )
 
 // DefaultShutdownGrace is how long in-flight work may take after SIGTERM.
@@ -38,6 +40,10 @@ type Common struct {
 	LogLevel string
 	// ShutdownGrace bounds the graceful shutdown; default DefaultShutdownGrace.
 	ShutdownGrace time.Duration
+	// Resolutions are the time-bucket resolutions and retentions the
+	// processor keeps and ingest reads (window.Parse syntax); default
+	// window.DefaultSpec. Pinned in Redis like the partition count.
+	Resolutions string
 }
 
 // Register defines the common flags on s with the service's default listen
@@ -51,6 +57,7 @@ func (c *Common) Register(s *envflag.Set, defaultHTTPAddr string) {
 	s.String(&c.LogFormat, "log-format", "auto", "log format: text, json or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	s.Duration(&c.ShutdownGrace, "shutdown-grace", DefaultShutdownGrace, "time in-flight work may take after SIGTERM")
+	s.String(&c.Resolutions, "resolutions", window.DefaultSpec, "time buckets kept: comma-separated size:retention[:device-retention] (fixed per deployment)")
 }
 
 // Validate checks the common settings.
@@ -73,10 +80,33 @@ func (c *Common) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("log-format %q: want text, json or auto", c.LogFormat))
 	}
+	if _, err := window.Parse(c.resolutions()); err != nil {
+		errs = append(errs, fmt.Errorf("resolutions: %w", err))
+	}
 	if c.ShutdownGrace <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-grace must be positive, got %v", c.ShutdownGrace))
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Common) resolutions() string {
+	if c.Resolutions == "" {
+		return window.DefaultSpec
+	}
+	return c.Resolutions
+}
+
+// Windows returns the configured bucket resolutions.
+func (c *Common) Windows() (window.Set, error) { return window.Parse(c.resolutions()) }
+
+// MetaPins returns the settings besides the partition count that every
+// service must agree on, for redisconn.CheckMeta.
+func (c *Common) MetaPins() ([]redisconn.Pin, error) {
+	w, err := c.Windows()
+	if err != nil {
+		return nil, err
+	}
+	return []redisconn.Pin{{Field: "resolutions", Value: w.String()}}, nil
 }
 
 // Schema returns the key schema of the configured prefix and partitions.

@@ -56,6 +56,7 @@ func TestCommonValidate(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "log-level"},
 		{[]string{"--log-format", "xml"}, "log-format"},
 		{[]string{"--shutdown-grace", "0s"}, "shutdown-grace"},
+		{[]string{"--resolutions", "1m:1h,90s:1h"}, "resolutions"},
 	}
 	for _, tt := range tests {
 		var c Common

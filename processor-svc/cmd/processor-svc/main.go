@@ -82,8 +82,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	defer conn.Close()
 	log.Info("redis", "at", conn.Describe())
 
+	pins, err := cfg.MetaPins()
+	if err != nil {
+		return err
+	}
 	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
-	err = redisconn.CheckMeta(sctx, conn.Client, schema)
+	err = redisconn.CheckMeta(sctx, conn.Client, schema, pins...)
 	cancel()
 	if err != nil {
 		return err

@@ -168,6 +168,8 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) er
 	b := scripts.NewApplyBatch(schema.Stream(w.n), schema.DeviceIndex(w.n))
 	var bad []string
 	misplaced := 0
+	nowMs := w.p.now().UnixMilli()
+	var aggs []scripts.AggKey
 	for _, m := range msgs {
 		pt, err := point.FromValues(m.Values)
 		if err != nil {
@@ -178,9 +180,10 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) er
 		if schema.PartitionOf(pt.DeviceID) != w.n {
 			misplaced++
 		}
-		dev := schema.Device(w.n, pt.DeviceID)
-		aggs := []scripts.AggKey{{Key: schema.Total(w.n)}, {Key: dev}}
-		if err := b.Add(m.ID, pt, dev, aggs); err != nil {
+		// The partition total, the device, and its time buckets at every
+		// resolution (those already expired left out).
+		aggs = w.p.wins.AggKeys(schema, w.n, pt, nowMs, aggs)
+		if err := b.Add(m.ID, pt, schema.Device(w.n, pt.DeviceID), aggs); err != nil {
 			return fmt.Errorf("partition %d: %w", w.n, err)
 		}
 	}
@@ -215,10 +218,12 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) er
 		return err
 	}
 	if failedInRedis && res.Duplicates > 0 {
-		// Redis does not roll back a script that fails part-way: an error
-		// raised after some XACKs (a key of the wrong type, an overflowing
-		// HINCRBY) leaves those entries acknowledged but not counted, and
-		// the retry then sees them as duplicates. Say so loudly.
+		// Redis does not roll back a script that fails part-way. apply.lua
+		// checks ids and key types before its first XACK, so only an
+		// overflowing HINCRBY (more than agg.MaxPointsPerKey points in one
+		// hash) can fail after one; it would leave those entries
+		// acknowledged but not counted, and the retry then sees them as
+		// duplicates. Say so loudly.
 		w.log.Error("an apply call failed inside Redis and a retry found entries already acknowledged: their points may be missing from the aggregates",
 			"duplicates", res.Duplicates, "first", msgs[0].ID, "last", msgs[len(msgs)-1].ID)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/window"
 )
 
 // Processor counts stream entries into aggregates. Create it with New.
@@ -32,7 +33,9 @@ type Processor struct {
 	cfg    Config
 	client redis.UniversalClient
 	schema *keys.Schema
+	wins   window.Set
 	log    *slog.Logger
+	now    func() time.Time // event-time clock for bucket expiry; time.Now
 
 	applied, duplicates, claimed, undecodable, trimmed atomic.Int64
 }
@@ -61,7 +64,11 @@ func New(cfg Config, client redis.UniversalClient, schema *keys.Schema, log *slo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Processor{cfg: cfg, client: client, schema: schema, log: log}, nil
+	wins, err := cfg.Windows()
+	if err != nil {
+		return nil, err
+	}
+	return &Processor{cfg: cfg, client: client, schema: schema, wins: wins, log: log, now: time.Now}, nil
 }
 
 // Stats returns the running totals.
