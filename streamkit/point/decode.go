@@ -288,7 +288,11 @@ func (d *decoder) json(data []byte) {
 	}
 	s.ws()
 	if s.pos < len(data) {
-		d.fail(BodyIndex, 0, "", "unexpected data after the JSON value at byte offset %d; send one object or one array", s.pos)
+		hint := ""
+		if data[s.pos] == '{' {
+			hint = " (one object per line is NDJSON, a body kind of its own)"
+		}
+		d.fail(BodyIndex, 0, "", "unexpected data after the JSON value at byte offset %d; send one object or one array%s", s.pos, hint)
 	}
 }
 

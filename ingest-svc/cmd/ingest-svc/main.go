@@ -1,0 +1,112 @@
+// Command ingest-svc serves geostream's HTTP API: POST /upload stores points
+// in the partition streams, GET /retrieve answers summaries from the
+// aggregates the processors keep. Run it with -h for its settings; each flag
+// also reads a GEOSTREAM_* environment variable.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/geostream/geostream/ingest-svc/internal/ingest"
+	"github.com/geostream/geostream/streamkit/envflag"
+	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/redisconn"
+	"github.com/geostream/geostream/streamkit/scripts"
+	"github.com/geostream/geostream/streamkit/service"
+)
+
+// startTimeout bounds the start-up checks against Redis.
+const startTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ingest-svc:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses the configuration from args and the environment, connects to
+// Redis and serves until ctx is done. Logs go to stdout, usage to stderr.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	lookup := func(k string) (string, bool) { v := getenv(k); return v, v != "" }
+	fs := envflag.New("ingest-svc", lookup)
+	fs.SetOutput(stderr)
+	var cfg ingest.Config
+	cfg.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	log, err := cfg.Logger(stdout)
+	if err != nil {
+		return err
+	}
+	log.Info("effective config", fs.Effective()...)
+
+	schema, err := cfg.Schema()
+	if err != nil {
+		return err
+	}
+	conn, err := redisconn.Open(cfg.RedisURL, redisconn.Options{
+		Cluster: cfg.RedisCluster,
+		// No go-redis retries: a retried append whose first attempt ran
+		// would store its points twice.
+		MaxRetries:  -1,
+		DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	log.Info("redis", "where", conn.Describe())
+	if err := prepareRedis(ctx, conn, schema); err != nil {
+		return err
+	}
+
+	router := ingest.NewRouter(cfg.RouterConfig, ingest.Deps{Redis: conn.Client, Schema: schema, Log: log})
+	srv := cfg.HTTPServer(router)
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	return service.Serve(ctx, srv, ln, cfg.ShutdownGrace, log)
+}
+
+// prepareRedis checks that Redis holds data of this configuration (or none)
+// and loads the append script, so that the first upload's EVALSHA finds it.
+func prepareRedis(ctx context.Context, conn *redisconn.Conn, schema *keys.Schema) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := redisconn.Ping(ctx, conn.Client); err != nil {
+		return fmt.Errorf("redis (%s) is not reachable: %w", conn.Describe(), err)
+	}
+	if err := redisconn.CheckMeta(ctx, conn.Client, schema); err != nil {
+		return err
+	}
+	if err := scripts.Append.Load(ctx, conn.Client).Err(); err != nil {
+		return fmt.Errorf("load append script: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package ingest
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/service"
+)
+
+// Deps are the handlers' dependencies.
+type Deps struct {
+	// Redis is the client; ingest-svc builds it without retries (see
+	// redisconn.Options.MaxRetries).
+	Redis redis.UniversalClient
+	// Schema names the keys.
+	Schema *keys.Schema
+	// Log receives one error line per failed request and, at debug level,
+	// one line per request; nil discards.
+	Log *slog.Logger
+	// Now is the clock, for points without a timestamp; nil means time.Now.
+	Now func() time.Time
+}
+
+// handlers serves the API; each route is one of its methods.
+type handlers struct {
+	cfg    RouterConfig
+	rdb    redis.UniversalClient
+	schema *keys.Schema
+	log    *slog.Logger
+	now    func() time.Time
+}
+
+// NewRouter returns the API's gin engine: POST /upload, GET /retrieve,
+// GET /healthz and GET /readyz. Every error, 404 and 405 included, is JSON
+// (see errorBody).
+func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	h := &handlers{cfg: cfg, rdb: d.Redis, schema: d.Schema, log: d.Log, now: d.Now}
+	if h.log == nil {
+		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	// A path is the path: no redirects a client would follow with another
+	// method or without its body.
+	e.RedirectTrailingSlash = false
+	e.RedirectFixedPath = false
+	_ = e.SetTrustedProxies(nil) // nil cannot fail; no client IP is used anyway
+	e.Use(h.logRequest, h.recoverPanic)
+	e.NoRoute(h.noRoute)
+	e.NoMethod(h.noMethod)
+
+	e.POST("/upload", h.upload)
+	e.GET("/retrieve", h.retrieve)
+	e.GET("/healthz", gin.WrapF(service.Healthz))
+	e.GET("/readyz", gin.WrapF(service.Readyz(d.Redis)))
+	return e
+}
+
+// routesHelp lists the endpoints, for the 404 answer.
+const routesHelp = "the API has POST /upload, GET /retrieve, GET /healthz and GET /readyz"
+
+func (h *handlers) noRoute(c *gin.Context) {
+	abortError(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path+"; "+routesHelp)
+}
+
+func (h *handlers) noMethod(c *gin.Context) {
+	// gin has set the Allow header.
+	abortError(c, http.StatusMethodNotAllowed, "method "+c.Request.Method+" is not allowed on "+c.Request.URL.Path+
+		"; use "+c.Writer.Header().Get("Allow"))
+}
+
+// recoverPanic turns a panicking handler into a logged JSON 500, so that one
+// bad request cannot kill the process or get a text/plain answer.
+func (h *handlers) recoverPanic(c *gin.Context) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if r == http.ErrAbortHandler { //nolint:errorlint // a sentinel value, as net/http compares it
+			panic(r) // net/http's way to abort a response; it logs nothing
+		}
+		h.log.Error("panic in handler", "method", c.Request.Method, "path", c.Request.URL.Path,
+			"panic", r, "stack", string(debug.Stack()))
+		if c.Writer.Written() {
+			c.Abort()
+			return
+		}
+		abortError(c, http.StatusInternalServerError, "internal error; it has been logged")
+	}()
+	c.Next()
+}
+
+// logRequest logs one line per request at debug level.
+func (h *handlers) logRequest(c *gin.Context) {
+	ctx := c.Request.Context()
+	if !h.log.Enabled(ctx, slog.LevelDebug) {
+		c.Next()
+		return
+	}
+	start := time.Now()
+	c.Next()
+	h.log.LogAttrs(ctx, slog.LevelDebug, "request",
+		slog.String("method", c.Request.Method),
+		slog.String("path", c.Request.URL.Path),
+		slog.Int("status", c.Writer.Status()),
+		slog.Int("bytes", c.Writer.Size()),
+		slog.Duration("duration", time.Since(start)))
+}

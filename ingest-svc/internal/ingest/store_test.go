@@ -1,0 +1,164 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/streamkit/keys"
+)
+
+func TestUploadIdempotent(t *testing.T) {
+	e := newEnv(t)
+	body := e.pointsOf(10, 4)
+	gzipped := string(gzipBytes(t, []byte(body)))
+	for i, step := range []struct {
+		name     string
+		body     string
+		header   []string
+		status   int
+		accepted int
+		replayed bool
+		stored   int64
+	}{
+		{"first attempt", body, []string{"Idempotency-Key", "k1"}, 200, 10, false, 10},
+		{"retry", body, []string{"Idempotency-Key", "k1"}, 200, 10, true, 10},
+		{"retry gzipped", gzipped, []string{"Idempotency-Key", "k1", "Content-Encoding", "gzip"}, 200, 10, true, 10},
+		{"same key, other content", e.pointsOf(10, 5), []string{"Idempotency-Key", "k1"}, 422, 0, false, 10},
+		{"same key, content of other partitions", fmt.Sprintf(`{"latitude":1,"longitude":1,"device_id":%q}`, e.deviceIn(0)),
+			[]string{"Idempotency-Key", "k1"}, 422, 0, false, 10},
+		{"no key stores again", body, nil, 200, 10, false, 20},
+		{"new key stores again", body, []string{"Idempotency-Key", "k2"}, 200, 10, false, 30},
+	} {
+		rec := e.upload(step.body, step.header...)
+		if rec.Code != step.status {
+			t.Fatalf("step %d (%s): status %d, want %d: %s", i, step.name, rec.Code, step.status, rec.Body)
+		}
+		if step.status == 200 {
+			want := fmt.Sprintf(`{"message":"Data uploaded successfully","accepted":%d}`, step.accepted)
+			if rec.Body.String() != want {
+				t.Errorf("step %d (%s): body %s, want %s", i, step.name, rec.Body, want)
+			}
+		} else {
+			errorOf(t, rec)
+		}
+		if got := rec.Header().Get("Idempotent-Replayed") == "true"; got != step.replayed {
+			t.Errorf("step %d (%s): Idempotent-Replayed %v, want %v", i, step.name, got, step.replayed)
+		}
+		if n := e.streamLen(); n != step.stored {
+			t.Fatalf("step %d (%s): %d entries, want %d", i, step.name, n, step.stored)
+		}
+	}
+	// The marker expires with the configured TTL.
+	ttl := e.m.TTL(e.schema.Idempotency(e.schema.PartitionOf(e.deviceIn(1)), "k1"))
+	if ttl != DefaultIdempotencyTTL {
+		t.Errorf("marker TTL %v, want %v", ttl, DefaultIdempotencyTTL)
+	}
+}
+
+// TestUploadBacklog checks that a partition over its backlog refuses points
+// (503, Retry-After), and that a retry with the same Idempotency-Key stores
+// the points of the partitions that failed, and only those.
+func TestUploadBacklog(t *testing.T) {
+	e := newEnv(t, func(c *RouterConfig) { c.BacklogLimit = 3 })
+	full, free := e.deviceIn(0), e.deviceIn(1)
+	one := func(dev string) string { return fmt.Sprintf(`{"latitude":1,"longitude":2,"device_id":%q}`, dev) }
+	both := "[" + one(full) + "," + one(free) + "," + one(free) + "]"
+
+	if rec := e.upload("[" + one(full) + "," + one(full) + "," + one(full) + "]"); rec.Code != 200 {
+		t.Fatalf("filling the backlog: %d %s", rec.Code, rec.Body)
+	}
+	rec := e.upload(one(full))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "1" {
+		t.Fatalf("over the backlog: status %d, Retry-After %q: %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	if b := errorOf(t, rec); b.Error != msgBacklog || !strings.Contains(b.Error, "processors are behind") {
+		t.Errorf("error %q, want %q", b.Error, msgBacklog)
+	}
+
+	// Partition 1 stores, partition 0 refuses: a 503 that says so.
+	rec = e.upload(both, "Idempotency-Key", "half")
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("half over the backlog: status %d: %s", rec.Code, rec.Body)
+	}
+	checkDetails(t, errorOf(t, rec).Details, []errorDetail{{Message: "2 of 3 points were stored before the failure; retry with the same Idempotency-Key"}})
+	if n := e.streamLen(); n != 5 {
+		t.Fatalf("%d entries, want 5", n)
+	}
+
+	// The processors catch up; the retry stores the missing point only.
+	if err := e.rdb.Del(context.Background(), e.schema.Stream(0)).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec = e.upload(both, "Idempotency-Key", "half")
+	if rec.Code != 200 || rec.Body.String() != `{"message":"Data uploaded successfully","accepted":3}` {
+		t.Fatalf("retry: status %d: %s", rec.Code, rec.Body)
+	}
+	if rec.Header().Get("Idempotent-Replayed") != "" {
+		t.Error("Idempotent-Replayed set on a retry that stored points")
+	}
+	if got := []int64{xlen(t, e, 0), xlen(t, e, 1)}; got[0] != 1 || got[1] != 2 {
+		t.Fatalf("entries per partition %v, want [1 2]", got)
+	}
+}
+
+func xlen(t *testing.T, e *env, p int) int64 {
+	t.Helper()
+	n, err := e.rdb.XLen(context.Background(), e.schema.Stream(p)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestUploadRedisTimeout checks that an upload answers 503 at the Redis
+// timeout when Redis accepts the connection but never answers, even though
+// the client's own read timeout is much longer.
+func TestUploadRedisTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() { // a server that reads requests and never answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			go func() { _, _ = c.Read(make([]byte, 1<<16)) }()
+		}
+	}()
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), MaxRetries: -1, ReadTimeout: time.Minute, Protocol: 2, DisableIdentity: true})
+	t.Cleanup(func() { rdb.Close() })
+	schema, _ := keys.New("gs", 4)
+	cfg := DefaultRouterConfig()
+	cfg.RedisTimeout = 200 * time.Millisecond
+	e := &env{t: t, rdb: rdb, schema: schema, cfg: cfg, router: NewRouter(cfg, Deps{Redis: rdb, Schema: schema})}
+
+	for _, r := range []req{
+		{method: http.MethodPost, path: "/upload", body: []byte(seedPoint), header: map[string]string{"Content-Type": "application/json"}},
+		{method: http.MethodPost, path: "/upload", body: []byte(seedPoint), header: map[string]string{"Content-Type": "application/json", "Idempotency-Key": "x"}},
+		{method: http.MethodGet, path: "/retrieve"},
+	} {
+		start := time.Now()
+		rec := e.do(r)
+		took := time.Since(start)
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Fatalf("%s %s: status %d: %s", r.method, r.path, rec.Code, rec.Body)
+		}
+		if took > cfg.RedisTimeout+time.Second {
+			t.Errorf("%s %s answered after %v, want about %v", r.method, r.path, took, cfg.RedisTimeout)
+		}
+		if r.method == http.MethodPost {
+			checkDetails(t, errorOf(t, rec).Details, []errorDetail{{Message: "Redis did not answer in time"}})
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/scripts"
+)
+
+// MaxIdempotencyKeyLen is the longest accepted Idempotency-Key.
+const MaxIdempotencyKeyLen = 128
+
+// uploadResponse is the body of a successful upload; "message" is the seed's.
+type uploadResponse struct {
+	Message  string `json:"message"`
+	Accepted int64  `json:"accepted"`
+}
+
+// upload handles POST /upload: it validates the whole body, then stores
+// every point, and answers 200 only once every point is in a stream.
+func (h *handlers) upload(c *gin.Context) {
+	kind, err := bodyKind(c.GetHeader("Content-Type"))
+	if err != nil {
+		abortError(c, http.StatusUnsupportedMediaType, msgContentType, errorDetail{Message: err.Error()})
+		return
+	}
+	gz, err := gzipped(c.Request.Header.Values("Content-Encoding"))
+	if err != nil {
+		abortError(c, http.StatusUnsupportedMediaType, "Content-Encoding must be gzip or absent", errorDetail{Message: err.Error()})
+		return
+	}
+	key, err := idempotencyKey(c.Request.Header)
+	if err != nil {
+		abortError(c, http.StatusBadRequest, err.Error())
+		return
+	}
+	if c.Request.ContentLength > h.cfg.MaxBodyBytes {
+		h.abortTooLarge(c, "")
+		return
+	}
+
+	body := io.Reader(http.MaxBytesReader(c.Writer, c.Request.Body, h.cfg.MaxBodyBytes))
+	if gz {
+		body = &limitReader{r: newGunzipReader(body), n: h.cfg.MaxBodyBytes}
+	}
+	var sum hash.Hash
+	if key != "" {
+		sum = sha256.New()
+		sum.Write([]byte(kind.String() + "\n"))
+		body = io.TeeReader(body, sum)
+	}
+	pts, err := point.Decode(body, kind, point.DecodeOptions{
+		Now: h.now, MaxClockSkew: h.cfg.MaxClockSkew, MaxPoints: h.cfg.MaxBatch,
+	})
+	if err != nil {
+		h.abortBody(c, err, gz)
+		return
+	}
+
+	var idem *idempotency
+	if key != "" {
+		// The fingerprint is of the body as decompressed, not of the decoded
+		// points: a point without a timestamp gets the receive time, which
+		// differs between a request and its retry.
+		idem = &idempotency{Key: key, Fingerprint: hex.EncodeToString(sum.Sum(nil)[:16])}
+	}
+	res, err := within(c.Request.Context(), h.cfg.RedisTimeout, func(ctx context.Context) (storeResult, error) {
+		return h.store(ctx, pts, idem)
+	})
+	if err != nil {
+		h.abortStore(c, err, res, len(pts), idem != nil)
+		return
+	}
+	if res.Replayed {
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.JSON(http.StatusOK, uploadResponse{Message: "Data uploaded successfully", Accepted: res.Accepted})
+}
+
+// idempotencyKey returns the request's Idempotency-Key, "" when it has none.
+func idempotencyKey(hdr http.Header) (string, error) {
+	vs := hdr.Values("Idempotency-Key")
+	switch {
+	case len(vs) == 0:
+		return "", nil
+	case len(vs) > 1:
+		return "", errors.New("Idempotency-Key must be given once")
+	}
+	k := vs[0]
+	ok := len(k) >= 1 && len(k) <= MaxIdempotencyKeyLen
+	for i := 0; ok && i < len(k); i++ {
+		ok = k[i] >= 0x20 && k[i] <= 0x7e
+	}
+	if !ok {
+		return "", fmt.Errorf("Idempotency-Key must be 1-%d printable ASCII characters", MaxIdempotencyKeyLen)
+	}
+	return k, nil
+}
+
+// abortBody answers a body that could not be read or decoded.
+func (h *handlers) abortBody(c *gin.Context, err error, gz bool) {
+	var (
+		de      *point.DecodeError
+		tooBig  *http.MaxBytesError
+		badGzip *badGzipError
+	)
+	switch {
+	case errors.Is(err, point.ErrTooManyPoints):
+		// 413, not 400: the points may all be fine, there are just too many
+		// for one request, and the fix is to split the batch.
+		abortError(c, http.StatusRequestEntityTooLarge,
+			"the request holds more than "+strconv.Itoa(h.cfg.MaxBatch)+" points; split the batch into smaller requests")
+	case errors.As(err, &de):
+		abortError(c, http.StatusBadRequest, msgInvalidPoints, decodeDetails(de)...)
+	case errors.As(err, &tooBig):
+		h.abortTooLarge(c, "")
+	case errors.Is(err, errInflatedTooLarge):
+		h.abortTooLarge(c, " after gzip decompression")
+	case errors.As(err, &badGzip):
+		abortError(c, http.StatusBadRequest, "the request body is not valid gzip", errorDetail{Message: badGzip.Error()})
+	default:
+		// The client went away or sent less than its Content-Length.
+		h.log.Debug("read upload body", "err", err, "gzip", gz)
+		abortError(c, http.StatusBadRequest, "the request body could not be read completely", errorDetail{Message: err.Error()})
+	}
+}
+
+func (h *handlers) abortTooLarge(c *gin.Context, after string) {
+	abortError(c, http.StatusRequestEntityTooLarge,
+		"the request body is larger than "+strconv.FormatInt(h.cfg.MaxBodyBytes, 10)+" bytes"+after+
+			"; split the batch into smaller requests")
+}
+
+// abortStore answers a failed store: 422 for a reused idempotency key, 503
+// for anything Redis did or did not do.
+func (h *handlers) abortStore(c *gin.Context, err error, res storeResult, n int, keyed bool) {
+	if errors.Is(err, errKeyReused) {
+		abortError(c, http.StatusUnprocessableEntity,
+			"the Idempotency-Key was already used for a request with other content; use a new key for new content")
+		return
+	}
+	retry := "retry with the same Idempotency-Key to store each point once"
+	if !keyed {
+		retry = "a retry without an Idempotency-Key stores those again"
+	}
+	var details []errorDetail
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		details = append(details, errorDetail{Message: "Redis did not answer in time; some points may have been stored; " + retry})
+	case res.Stored > 0:
+		details = append(details, errorDetail{Message: fmt.Sprintf(
+			"%d of %d points were stored before the failure; %s", res.Stored, n, retry)})
+	}
+	h.log.Warn("upload not stored", "points", n, "stored", res.Stored, "err", err)
+	if errors.Is(err, scripts.ErrBacklog) {
+		abortUnavailable(c, msgBacklog, details...)
+		return
+	}
+	abortUnavailable(c, msgStorageUnavailable, details...)
+}
