@@ -23,6 +23,7 @@ import (
 
 	"github.com/geostream/geostream/processor-svc/internal/processor"
 	"github.com/geostream/geostream/streamkit/envflag"
+	"github.com/geostream/geostream/streamkit/metrics"
 	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/service"
 )
@@ -96,13 +97,18 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return err
 	}
+	reg := metrics.NewRegistry()
+	conn.Client.AddHook(metrics.NewRedisHook(reg))
+	if err := proc.Register(reg); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
 	}
 	srv := &http.Server{
-		Handler:           newMux(conn.Client),
+		Handler:           newMux(conn.Client, reg),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,

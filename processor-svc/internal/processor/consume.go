@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
@@ -164,6 +165,7 @@ func (w *partition) apply(finish context.Context, msgs []redis.XMessage) error {
 // acknowledged on its own, without counting, so that it cannot wedge the
 // partition by being redelivered for ever.
 func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) error {
+	defer prometheus.NewTimer(w.p.batchDuration).ObserveDuration()
 	schema := w.p.schema
 	b := scripts.NewApplyBatch(schema.Stream(w.n), schema.DeviceIndex(w.n))
 	var bad []string

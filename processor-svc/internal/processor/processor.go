@@ -22,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
@@ -38,6 +39,7 @@ type Processor struct {
 	now    func() time.Time // event-time clock for bucket expiry; time.Now
 
 	applied, duplicates, claimed, undecodable, trimmed atomic.Int64
+	batchDuration                                      prometheus.Histogram
 }
 
 // Stats are a Processor's running totals since New.
@@ -68,7 +70,8 @@ func New(cfg Config, client redis.UniversalClient, schema *keys.Schema, log *slo
 	if err != nil {
 		return nil, err
 	}
-	return &Processor{cfg: cfg, client: client, schema: schema, wins: wins, log: log, now: time.Now}, nil
+	return &Processor{cfg: cfg, client: client, schema: schema, wins: wins, log: log, now: time.Now,
+		batchDuration: newBatchDuration()}, nil
 }
 
 // Stats returns the running totals.
