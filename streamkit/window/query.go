@@ -64,7 +64,7 @@ func ParseQuery(v url.Values, now time.Time, set Set) (Query, error) {
 	}
 	if id, ok := v["device_id"]; ok {
 		if err := point.ValidDeviceID(id[0]); err != nil {
-			return q, badf("device_id: %v", err)
+			return q, badf("%v", err) // err names device_id
 		}
 		q.DeviceID = id[0]
 	}
@@ -87,7 +87,7 @@ func ParseQuery(v url.Values, now time.Time, set Set) (Query, error) {
 		return q, badf("to needs from")
 	}
 	um := unit.Milliseconds()
-	end := ceilMs(now.UnixMilli(), um) // end of the current bucket
+	end := floorMs(now.UnixMilli(), um) + um // end of the current bucket
 	switch {
 	case w != "":
 		d, err := parseDuration(w)
@@ -137,14 +137,13 @@ func parseTime(name, s string) (int64, error) {
 	return t.UnixMilli(), nil
 }
 
-func ceilMs(ms, unit int64) int64 {
-	if r := ms % unit; r != 0 {
-		if ms > 0 {
-			return ms - r + unit
-		}
-		return ms - r
+// floorMs rounds ms down to a multiple of unit (towards minus infinity).
+func floorMs(ms, unit int64) int64 {
+	r := ms % unit
+	if r < 0 {
+		r += unit
 	}
-	return ms
+	return ms - r
 }
 
 // Bucket is one bucket a query reads.

@@ -226,3 +226,17 @@ func FuzzParseQuery(f *testing.F) {
 		}
 	})
 }
+
+// At an exact bucket boundary the current bucket is the one starting now,
+// so a point stamped exactly now is inside window=D.
+func TestParseQueryWindowAtBoundary(t *testing.T) {
+	set := mustSet(t, DefaultSpec)
+	now, _ := time.Parse(time.RFC3339, "2025-01-23T12:00:00Z")
+	q, err := ParseQuery(url.Values{"window": {"15m"}}, now, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmtMs(q.From) != "2025-01-23T11:46:00Z" || fmtMs(q.To) != "2025-01-23T12:01:00Z" {
+		t.Errorf("window=15m at 12:00:00 = %s..%s, want 11:46..12:01", fmtMs(q.From), fmtMs(q.To))
+	}
+}

@@ -1,7 +1,8 @@
 // Command ingest-svc serves geostream's HTTP API: POST /upload stores points
-// in the partition streams, GET /retrieve answers summaries from the
-// aggregates the processors keep. Run it with -h for its settings; each flag
-// also reads a GEOSTREAM_* environment variable.
+// in the partition streams; GET /retrieve (all time, time ranges, series),
+// GET /devices and GET /devices/{id} answer from the aggregates the
+// processors keep; GET /openapi.json describes it all. Run it with -h for
+// its settings; each flag also reads a GEOSTREAM_* environment variable.
 package main
 
 import (
@@ -80,11 +81,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer conn.Close()
 	log.Info("redis", "where", conn.Describe())
-	if err := prepareRedis(ctx, conn, schema); err != nil {
+	wins, err := cfg.Windows()
+	if err != nil {
+		return err
+	}
+	pins, err := cfg.MetaPins()
+	if err != nil {
+		return err
+	}
+	if err := prepareRedis(ctx, conn, schema, pins); err != nil {
 		return err
 	}
 
-	router := ingest.NewRouter(cfg.RouterConfig, ingest.Deps{Redis: conn.Client, Schema: schema, Log: log})
+	router := ingest.NewRouter(cfg.RouterConfig, ingest.Deps{Redis: conn.Client, Schema: schema, Log: log, Windows: wins})
 	srv := cfg.HTTPServer(router)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -94,15 +103,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return service.Serve(ctx, srv, ln, cfg.ShutdownGrace, log)
 }
 
-// prepareRedis checks that Redis holds data of this configuration (or none)
-// and loads the append script, so that the first upload's EVALSHA finds it.
-func prepareRedis(ctx context.Context, conn *redisconn.Conn, schema *keys.Schema) error {
+// prepareRedis checks that Redis holds data of this configuration (or none):
+// the partition count, scales and pins (the bucket resolutions, so that
+// /retrieve reads the buckets the processors keep), and loads the append
+// script, so that the first upload's EVALSHA finds it.
+func prepareRedis(ctx context.Context, conn *redisconn.Conn, schema *keys.Schema, pins []redisconn.Pin) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	if err := redisconn.Ping(ctx, conn.Client); err != nil {
 		return fmt.Errorf("redis (%s) is not reachable: %w", conn.Describe(), err)
 	}
-	if err := redisconn.CheckMeta(ctx, conn.Client, schema); err != nil {
+	if err := redisconn.CheckMeta(ctx, conn.Client, schema, pins...); err != nil {
 		return err
 	}
 	if err := scripts.Append.Load(ctx, conn.Client).Err(); err != nil {

@@ -166,3 +166,16 @@ func TestRunMetaMismatch(t *testing.T) {
 		t.Errorf("logs do not mask the password:\n%s", logs.String())
 	}
 }
+
+// TestRunResolutionsMismatch checks that ingest-svc refuses to start on a
+// Redis whose processors keep other time buckets: its ranged answers
+// would read buckets that do not exist.
+func TestRunResolutionsMismatch(t *testing.T) {
+	m := miniredis.RunT(t)
+	m.HSet("gs:meta", "resolutions", "1m:1h0m0s:0s")
+	var logs syncBuffer
+	err := run(context.Background(), []string{"--redis-url", "redis://" + m.Addr()}, env(nil), &logs, &logs)
+	if !errors.Is(err, redisconn.ErrMetaMismatch) || !strings.Contains(err.Error(), "resolutions") {
+		t.Fatalf("run error %v, want ErrMetaMismatch naming resolutions", err)
+	}
+}

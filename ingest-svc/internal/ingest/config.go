@@ -1,6 +1,8 @@
 // Package ingest is ingest-svc: the HTTP API that stores uploaded points in
-// the partition streams (POST /upload) and answers summaries from the
-// aggregates the processors keep (GET /retrieve).
+// the partition streams (POST /upload) and answers from the aggregates the
+// processors keep: summaries of all time, of time ranges and series
+// (GET /retrieve), and devices with their last positions (GET /devices,
+// GET /devices/{id}). GET /openapi.json describes it.
 package ingest
 
 import (

@@ -20,6 +20,7 @@ import (
 	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/window"
 )
 
 // testNow is the server clock of the tests.
@@ -31,8 +32,12 @@ type env struct {
 	m      *miniredis.Miniredis
 	rdb    *redis.Client
 	schema *keys.Schema
+	wins   window.Set
 	cfg    RouterConfig
 	router *gin.Engine
+	// now is the clock of the API, of the processing (process) and of
+	// miniredis's expiries; advance moves all three.
+	now time.Time
 }
 
 func newEnv(t *testing.T, tune ...func(*RouterConfig)) *env {
@@ -48,9 +53,19 @@ func newEnv(t *testing.T, tune ...func(*RouterConfig)) *env {
 	for _, f := range tune {
 		f(&cfg)
 	}
-	e := &env{t: t, m: m, rdb: rdb, schema: schema, cfg: cfg}
-	e.router = NewRouter(cfg, Deps{Redis: rdb, Schema: schema, Now: func() time.Time { return testNow }})
+	e := &env{t: t, m: m, rdb: rdb, schema: schema, wins: defaultWindows(), cfg: cfg, now: testNow}
+	m.SetTime(testNow) // PEXPIREAT is relative to miniredis's clock
+	e.router = NewRouter(cfg, Deps{Redis: rdb, Schema: schema, Windows: e.wins, Now: func() time.Time { return e.now }})
 	return e
+}
+
+// advance moves the clock of the API and of miniredis forward by d:
+// buckets whose expiry time passes are deleted, as Redis would.
+func (e *env) advance(d time.Duration) {
+	e.t.Helper()
+	e.now = e.now.Add(d)
+	e.m.SetTime(e.now)
+	e.m.FastForward(d)
 }
 
 // req is one test request.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/service"
+	"github.com/geostream/geostream/streamkit/window"
 )
 
 // Deps are the handlers' dependencies.
@@ -24,8 +25,12 @@ type Deps struct {
 	// Log receives one error line per failed request and, at debug level,
 	// one line per request; nil discards.
 	Log *slog.Logger
-	// Now is the clock, for points without a timestamp; nil means time.Now.
+	// Now is the clock, for points without a timestamp and for the time
+	// ranges of /retrieve (window=, retention); nil means time.Now.
 	Now func() time.Time
+	// Windows are the time-bucket resolutions the processors keep (pinned
+	// in Redis by redisconn.CheckMeta); nil means window.DefaultSpec.
+	Windows window.Set
 }
 
 // handlers serves the API; each route is one of its methods.
@@ -35,19 +40,25 @@ type handlers struct {
 	schema *keys.Schema
 	log    *slog.Logger
 	now    func() time.Time
+	wins   window.Set
 }
 
 // NewRouter returns the API's gin engine: POST /upload, GET /retrieve,
-// GET /healthz and GET /readyz. Every error, 404 and 405 included, is JSON
-// (see errorBody).
+// GET /devices, GET /devices/{id}, GET /openapi.json, GET /healthz and
+// GET /readyz. Every error, 404 and 405 included, is JSON (see errorBody).
+// openapi.json describes every route; TestOpenAPIMatchesRouter keeps the
+// two in step.
 func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{cfg: cfg, rdb: d.Redis, schema: d.Schema, log: d.Log, now: d.Now}
+	h := &handlers{cfg: cfg, rdb: d.Redis, schema: d.Schema, log: d.Log, now: d.Now, wins: d.Windows}
 	if h.log == nil {
 		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.wins == nil {
+		h.wins = defaultWindows()
 	}
 
 	e := gin.New()
@@ -63,13 +74,26 @@ func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 
 	e.POST("/upload", h.upload)
 	e.GET("/retrieve", h.retrieve)
+	e.GET("/devices", h.listDevices)
+	e.GET("/devices/:id", h.getDevice)
+	e.GET("/openapi.json", serveOpenAPI)
 	e.GET("/healthz", gin.WrapF(service.Healthz))
 	e.GET("/readyz", gin.WrapF(service.Readyz(d.Redis)))
 	return e
 }
 
 // routesHelp lists the endpoints, for the 404 answer.
-const routesHelp = "the API has POST /upload, GET /retrieve, GET /healthz and GET /readyz"
+const routesHelp = "the API has POST /upload, GET /retrieve, GET /devices, GET /devices/{id}, " +
+	"GET /openapi.json, GET /healthz and GET /readyz"
+
+// defaultWindows returns the resolutions of window.DefaultSpec.
+func defaultWindows() window.Set {
+	s, err := window.Parse(window.DefaultSpec)
+	if err != nil {
+		panic("window.DefaultSpec does not parse: " + err.Error()) // a constant; TestParse checks it
+	}
+	return s
+}
 
 func (h *handlers) noRoute(c *gin.Context) {
 	abortError(c, http.StatusNotFound, "no such endpoint: "+c.Request.Method+" "+c.Request.URL.Path+"; "+routesHelp)

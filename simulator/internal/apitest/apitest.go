@@ -1,7 +1,8 @@
 // Package apitest is an in-memory fake of the geostream API for tests: it
 // parses uploads as strictly as the contract says, keeps Idempotency-Keys,
 // aggregates with agg.Sums exactly as the processor does, and answers
-// /retrieve from those sums. Options inject faults (503/429 with
+// /retrieve from those sums (with from/to, from the points whose event
+// time lies in [from, to)). Options inject faults (503/429 with
 // Retry-After, hangs, dropped connections, a success whose answer is lost),
 // visibility lag, and wrong answers, so that the client, the runner and the
 // verifier can be tested against every behaviour they must handle.
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/point"
@@ -93,7 +95,9 @@ type Server struct {
 	pending   []point.Point
 	global    agg.Sums
 	devices   map[string]*agg.Sums
+	applied   []point.Point // visible points, for ranged answers
 	retrieves int
+	ranged    int
 }
 
 // New starts a fake API on 127.0.0.1, closed when the test ends.
@@ -134,6 +138,14 @@ func (s *Server) Retrieves() int {
 	return s.retrieves
 }
 
+// RangedRetrieves returns how many /retrieve requests with from/to were
+// answered.
+func (s *Server) RangedRetrieves() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ranged
+}
+
 // store records pts under key (may be "") and queues them for the
 // aggregates. The caller holds s.mu.
 func (s *Server) store(key string, pts []point.Point) {
@@ -164,17 +176,37 @@ func (s *Server) catchUp(n int) {
 			s.devices[p.DeviceID] = d
 		}
 		d.AddPoint(p)
+		s.applied = append(s.applied, p)
 	}
 	s.pending = s.pending[n:]
+}
+
+// parseRange reads from and to (RFC 3339, both or neither); ok is false
+// when there are neither.
+func parseRange(q url.Values) (from, to int64, ok bool, err error) {
+	if !q.Has("from") && !q.Has("to") {
+		return 0, 0, false, nil
+	}
+	f, err1 := time.Parse(time.RFC3339Nano, q.Get("from"))
+	t, err2 := time.Parse(time.RFC3339Nano, q.Get("to"))
+	if err1 != nil || err2 != nil || !f.Before(t) {
+		return 0, 0, false, fmt.Errorf("from and to must be RFC 3339 times, from before to")
+	}
+	return f.UnixMilli(), t.UnixMilli(), true, nil
 }
 
 func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for k := range q {
-		if k != "device_id" {
+		if k != "device_id" && k != "from" && k != "to" {
 			writeError(w, http.StatusBadRequest, "unknown query parameter "+k)
 			return
 		}
+	}
+	from, to, ranged, err := parseRange(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
 	}
 	s.mu.Lock()
 	n := s.retrieves
@@ -200,6 +232,15 @@ func (s *Server) retrieve(w http.ResponseWriter, r *http.Request) {
 		sums = agg.Sums{}
 		if d := s.devices[id]; d != nil {
 			sums = *d
+		}
+	}
+	if ranged {
+		s.ranged++
+		sums = agg.Sums{}
+		for _, p := range s.applied {
+			if p.TimeMs >= from && p.TimeMs < to && (!q.Has("device_id") || p.DeviceID == q.Get("device_id")) {
+				sums.AddPoint(p)
+			}
 		}
 	}
 	s.mu.Unlock()

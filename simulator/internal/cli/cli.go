@@ -55,10 +55,16 @@ remembers which requests were acknowledged and which were given up on,
 waits until GET /retrieve has caught up (--timeout), and compares the
 answer of every device (and, with --fresh, the global answer) with its own
 sums: counts, bounding box and first/last timestamps exactly, means and
-centroid within 1e-9 degrees. Points of unacknowledged requests may be
-stored at most once; those found are reported as "stored although
-unacknowledged". Device ids are fresh for each run (--device-prefix
-defaults to vfy-<random>-), so it works on a deployment that holds data.
+centroid within 1e-9 degrees. With --start-time it also checks a time
+window: GET /retrieve?from=&to= over whole --window-step steps of the data
+(default 1m, the finest resolution kept; the first and last steps are left
+out), globally with --fresh and per device; the start time must be recent
+enough that the API still keeps those buckets (per device, minutes are kept
+6 hours by default: use --window-step 1h or 1d for older data, 0 for none).
+Points of unacknowledged requests may be stored at most once; those found
+are reported as "stored although unacknowledged". Device ids are fresh
+for each run (--device-prefix defaults to vfy-<random>-), so it works on a
+deployment that holds data.
 
 Exit status: 0 when everything matches, 1 with a table of differences
 otherwise (or on an error), 2 for bad flags.
@@ -66,6 +72,7 @@ otherwise (or on an error), 2 for bad flags.
 Examples:
   simulator verify --target http://127.0.0.1:8080 --count 5000 --batch 50
   simulator verify --fresh --devices 20 --count 20000 --json
+  simulator verify --fresh --count 6000 --start-time 2025-01-23T12:00:00Z --window-step 1m
 `
 
 // Run is the run subcommand.
@@ -135,6 +142,8 @@ func Verify(ctx context.Context, args []string, getenv func(string) string, stdo
 		// A fixed cap keeps the data set a function of the flags and this
 		// instant, however long sending takes.
 		c.load.Gen.NotAfter = func() time.Time { return now }
+		// Windowed checks need to know where the data lies in time.
+		vc.WindowStep = 0
 	}
 	vc.Load = c.load
 	if err := vc.Validate(); err != nil {

@@ -39,6 +39,13 @@ type Config struct {
 	// Settle is the wait before the final read; default DefaultSettle,
 	// negative for none.
 	Settle time.Duration
+	// WindowStep, when positive, adds windowed checks: /retrieve with
+	// from/to over whole steps of the data set (see Window), globally with
+	// Fresh and per device. It must be a multiple of the API's finest
+	// resolution, and Load.Gen.Start the data set's pinned start; 0 turns
+	// the checks off. The CLI sets DefaultWindowStep when --start-time is
+	// given.
+	WindowStep time.Duration
 }
 
 // Register defines the verifier's own flags on s.
@@ -47,6 +54,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.Timeout, "timeout", DefaultTimeout, "how long to wait for the API to catch up")
 	s.Duration(&c.PollInterval, "poll-interval", DefaultPollInterval, "time between polls of /retrieve while waiting")
 	s.Duration(&c.Settle, "settle", DefaultSettle, "wait after the counts are reached before the final read (negative: none)")
+	s.Duration(&c.WindowStep, "window-step", DefaultWindowStep, "with --start-time: also check /retrieve?from=&to= over a window of whole steps of the data (a multiple of the API's finest resolution; 0 = off)")
 }
 
 func (c *Config) setDefaults() {
@@ -73,6 +81,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout < 0 || c.PollInterval < 0 {
 		errs = append(errs, errors.New("timeout and poll-interval must not be negative"))
+	}
+	switch {
+	case c.WindowStep < 0 || (c.WindowStep > 0 && c.WindowStep%time.Millisecond != 0):
+		errs = append(errs, fmt.Errorf("window-step must be 0 (off) or a whole number of milliseconds, got %v", c.WindowStep))
+	case c.WindowStep > 0 && c.Load.Gen.Start.IsZero():
+		errs = append(errs, errors.New("windowed checks need the data set's start time (--start-time)"))
 	}
 	errs = append(errs, c.Load.Validate())
 	return errors.Join(errs...)

@@ -23,10 +23,13 @@ const (
 // Report is the outcome of a verification.
 type Report struct {
 	// OK is true when every answer matched.
-	OK           bool        `json:"ok"`
-	Target       string      `json:"target"`
-	RunID        string      `json:"run_id"`
-	Fresh        bool        `json:"fresh"`
+	OK     bool   `json:"ok"`
+	Target string `json:"target"`
+	RunID  string `json:"run_id"`
+	Fresh  bool   `json:"fresh"`
+	// Window is the time range of the windowed checks ("from/to", RFC
+	// 3339), empty when there were none.
+	Window       string      `json:"window,omitempty"`
 	ScopesCount  int         `json:"scopes_checked"`
 	CaughtUp     bool        `json:"caught_up"`
 	WaitSeconds  float64     `json:"wait_seconds"`
@@ -140,6 +143,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	global := "per device only"
 	if r.Fresh {
 		global = "global and per device"
+	}
+	if r.Window != "" {
+		global += ", all time and window " + r.Window
 	}
 	fmt.Fprintf(&b, "  checked:   %d scopes (%s), caught up: %v after %.3fs\n", r.ScopesCount, global, r.CaughtUp, r.WaitSeconds)
 	fmt.Fprintf(&b, "  stored although unacknowledged: %d", r.StoredUnacked)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -266,4 +267,59 @@ func TestReportJSON(t *testing.T) {
 			t.Errorf("JSON report lacks %s:\n%s", want, b.String())
 		}
 	}
+}
+
+// TestVerifyWindow checks the windowed scopes against the fake, which
+// answers from/to from the points in [from, to): 40 s of data in 10 s
+// steps gives the window 12:00:10 to 12:00:40, which leaves points out on
+// both sides.
+func TestVerifyWindow(t *testing.T) {
+	const window = "2025-01-23T12:00:10Z/2025-01-23T12:00:40Z"
+	cfg := func(target string) verify.Config {
+		c := config(target, 5*time.Second)
+		c.WindowStep = 10 * time.Second
+		return c
+	}
+	t.Run("exact", func(t *testing.T) {
+		api := apitest.New(t)
+		rep := verifyAgainst(t, cfg(api.URL))
+		out := text(t, rep)
+		if !rep.OK || rep.ScopesCount != 22 || rep.Window != window {
+			t.Fatalf("OK %v, %d scopes, window %q; want a match on 2 × 11 scopes:\n%s", rep.OK, rep.ScopesCount, rep.Window, out)
+		}
+		if api.RangedRetrieves() < 11 || !strings.Contains(out, "all time and window "+window) {
+			t.Errorf("%d ranged reads:\n%s", api.RangedRetrieves(), out)
+		}
+	})
+	t.Run("wrong windowed answers", func(t *testing.T) {
+		api := apitest.New(t, apitest.WithMutate(func(q url.Values, s *agg.Summary) {
+			switch {
+			case !q.Has("from"):
+			case q.Get("device_id") == "vfy-0003":
+				s.DataCount++ // e.g. a point at to counted in
+			case !q.Has("device_id"):
+				s.AverageLatitude += 1e-6
+			}
+		}))
+		rep := verifyAgainst(t, cfg(api.URL))
+		if rep.OK || !hasDiff(rep, "device vfy-0003 "+window, "data_count") || !hasDiff(rep, "global "+window, "average_latitude") {
+			t.Fatalf("want window differences:\n%s", text(t, rep))
+		}
+		if hasDiff(rep, "device vfy-0003", "average_latitude") || len(rep.Diffs) != 2 {
+			t.Errorf("want exactly the two window differences:\n%s", text(t, rep))
+		}
+	})
+	t.Run("window refused", func(t *testing.T) {
+		// Reads 0..10 are the all-time scopes; 11 is the first window.
+		api := apitest.New(t, apitest.WithRetrieveFault(func(n int) apitest.Fault {
+			if n == 11 {
+				return apitest.Fault{Status: http.StatusBadRequest}
+			}
+			return apitest.Fault{}
+		}))
+		_, err := verify.Run(context.Background(), cfg(api.URL), slog.New(slog.DiscardHandler))
+		if err == nil || !strings.Contains(err.Error(), "refuses the windowed check") || api.StoredPoints() != 0 {
+			t.Fatalf("err = %v with %d points stored; want a refusal before sending", err, api.StoredPoints())
+		}
+	})
 }
