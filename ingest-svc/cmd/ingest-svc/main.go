@@ -21,6 +21,7 @@ import (
 	"github.com/geostream/geostream/ingest-svc/internal/ingest"
 	"github.com/geostream/geostream/streamkit/envflag"
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/metrics"
 	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/scripts"
 	"github.com/geostream/geostream/streamkit/service"
@@ -93,7 +94,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	router := ingest.NewRouter(cfg.RouterConfig, ingest.Deps{Redis: conn.Client, Schema: schema, Log: log, Windows: wins})
+	reg := metrics.NewRegistry()
+	conn.Client.AddHook(metrics.NewRedisHook(reg))
+	router := ingest.NewRouter(cfg.RouterConfig, ingest.Deps{
+		Redis: conn.Client, Schema: schema, Log: log, Windows: wins, Metrics: ingest.NewMetrics(reg),
+	})
 	srv := cfg.HTTPServer(router)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/metrics"
 	"github.com/geostream/geostream/streamkit/service"
 	"github.com/geostream/geostream/streamkit/window"
 )
@@ -31,6 +32,8 @@ type Deps struct {
 	// Windows are the time-bucket resolutions the processors keep (pinned
 	// in Redis by redisconn.CheckMeta); nil means window.DefaultSpec.
 	Windows window.Set
+	// Metrics are served on GET /metrics; nil gets a private registry.
+	Metrics *Metrics
 }
 
 // handlers serves the API; each route is one of its methods.
@@ -41,16 +44,20 @@ type handlers struct {
 	log    *slog.Logger
 	now    func() time.Time
 	wins   window.Set
+	m      *Metrics
 }
 
 // NewRouter returns the API's gin engine: POST /upload, GET /retrieve,
-// GET /devices, GET /devices/{id}, GET /openapi.json, GET /healthz and
-// GET /readyz. Every error, 404 and 405 included, is JSON (see errorBody).
+// GET /devices, GET /devices/{id}, GET /openapi.json, GET /healthz,
+// GET /readyz and GET /metrics. Every error, 404 and 405 included, is JSON (see errorBody).
 // openapi.json describes every route; TestOpenAPIMatchesRouter keeps the
 // two in step.
 func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{cfg: cfg, rdb: d.Redis, schema: d.Schema, log: d.Log, now: d.Now, wins: d.Windows}
+	h := &handlers{cfg: cfg, rdb: d.Redis, schema: d.Schema, log: d.Log, now: d.Now, wins: d.Windows, m: d.Metrics}
+	if h.m == nil {
+		h.m = NewMetrics(nil)
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -68,7 +75,7 @@ func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 	e.RedirectTrailingSlash = false
 	e.RedirectFixedPath = false
 	_ = e.SetTrustedProxies(nil) // nil cannot fail; no client IP is used anyway
-	e.Use(h.logRequest, h.recoverPanic)
+	e.Use(h.m.instrument, h.logRequest, h.recoverPanic)
 	e.NoRoute(h.noRoute)
 	e.NoMethod(h.noMethod)
 
@@ -79,12 +86,13 @@ func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 	e.GET("/openapi.json", serveOpenAPI)
 	e.GET("/healthz", gin.WrapF(service.Healthz))
 	e.GET("/readyz", gin.WrapF(service.Readyz(d.Redis)))
+	e.GET("/metrics", gin.WrapH(metrics.Handler(h.m.Registry())))
 	return e
 }
 
 // routesHelp lists the endpoints, for the 404 answer.
 const routesHelp = "the API has POST /upload, GET /retrieve, GET /devices, GET /devices/{id}, " +
-	"GET /openapi.json, GET /healthz and GET /readyz"
+	"GET /openapi.json, GET /healthz, GET /readyz and GET /metrics"
 
 // defaultWindows returns the resolutions of window.DefaultSpec.
 func defaultWindows() window.Set {

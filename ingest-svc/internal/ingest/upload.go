@@ -84,6 +84,7 @@ func (h *handlers) upload(c *gin.Context) {
 	if res.Replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
+	h.m.accept(res.Accepted)
 	c.JSON(http.StatusOK, uploadResponse{Message: "Data uploaded successfully", Accepted: res.Accepted})
 }
 
@@ -163,6 +164,7 @@ func (h *handlers) abortStore(c *gin.Context, err error, res storeResult, n int,
 	}
 	h.log.Warn("upload not stored", "points", n, "stored", res.Stored, "err", err)
 	if errors.Is(err, scripts.ErrBacklog) {
+		c.Set(reasonKey, "backlog")
 		abortUnavailable(c, msgBacklog, details...)
 		return
 	}

@@ -1,0 +1,93 @@
+package ingest
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/geostream/geostream/streamkit/metrics"
+)
+
+// Metrics are ingest-svc's Prometheus metrics. Build them with NewMetrics;
+// a zero Deps.Metrics gets unregistered ones, so handlers never check nil.
+type Metrics struct {
+	reg      *prometheus.Registry
+	http     *metrics.HTTP
+	accepted prometheus.Counter
+	rejected *prometheus.CounterVec
+	batch    prometheus.Histogram
+}
+
+// NewMetrics registers ingest's metrics on reg (nil: a private registry,
+// for tests that do not scrape).
+func NewMetrics(reg *prometheus.Registry) *Metrics {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &Metrics{
+		reg:  reg,
+		http: metrics.NewHTTP(reg),
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Subsystem: "ingest", Name: "points_accepted_total",
+			Help: "Points stored in a stream and acknowledged to the client with a 200.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Subsystem: "ingest", Name: "uploads_rejected_total",
+			Help: "Uploads refused, by reason (invalid, too_large, unsupported_media_type, idempotency_conflict, backlog, unavailable, ...).",
+		}, []string{"reason"}),
+		batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: metrics.Namespace, Subsystem: "ingest", Name: "batch_points",
+			Help:    "Points per accepted upload.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000},
+		}),
+	}
+	reg.MustRegister(m.accepted, m.rejected, m.batch)
+	return m
+}
+
+// Registry returns the registry the metrics are on.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// reasonKey is the gin context key a handler sets when a status code alone
+// does not say why an upload was refused (503: backlog or unavailable).
+const reasonKey = "geostream.reject_reason"
+
+// statusReason names the refusal of an upload by its status code.
+var statusReason = map[int]string{
+	http.StatusBadRequest:            "invalid",
+	http.StatusUnauthorized:          "unauthorized",
+	http.StatusForbidden:             "forbidden",
+	http.StatusRequestEntityTooLarge: "too_large",
+	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusUnprocessableEntity:   "idempotency_conflict",
+	http.StatusTooManyRequests:       "rate_limited",
+	http.StatusServiceUnavailable:    "unavailable",
+}
+
+// instrument records every request's route, status and duration; for
+// /upload also why it was refused.
+func (m *Metrics) instrument(c *gin.Context) {
+	done := m.http.Start()
+	c.Next()
+	code := c.Writer.Status()
+	route := c.FullPath()
+	done(route, c.Request.Method, code)
+	if route != "/upload" || code < 400 {
+		return
+	}
+	reason := c.GetString(reasonKey)
+	if reason == "" {
+		reason = statusReason[code]
+	}
+	if reason == "" {
+		reason = "other"
+	}
+	m.rejected.WithLabelValues(reason).Inc()
+}
+
+// accept records an upload stored with n points.
+func (m *Metrics) accept(n int64) {
+	m.accepted.Add(float64(n))
+	m.batch.Observe(float64(n))
+}
