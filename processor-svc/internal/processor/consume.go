@@ -167,7 +167,9 @@ func (w *partition) apply(finish context.Context, msgs []redis.XMessage) error {
 func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) error {
 	defer prometheus.NewTimer(w.p.batchDuration).ObserveDuration()
 	schema := w.p.schema
-	b := scripts.NewApplyBatch(schema.Stream(w.n), schema.DeviceIndex(w.n))
+	fast := scripts.NewSumBatch(schema.Stream(w.n), schema.DeviceIndex(w.n))
+	var good []redis.XMessage
+	var pts []point.Point
 	var bad []string
 	misplaced := 0
 	nowMs := w.p.now().UnixMilli()
@@ -185,9 +187,11 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) er
 		// The partition total, the device, and its time buckets at every
 		// resolution (those already expired left out).
 		aggs = w.p.wins.AggKeys(schema, w.n, pt, nowMs, aggs)
-		if err := b.Add(m.ID, pt, schema.Device(w.n, pt.DeviceID), aggs); err != nil {
+		if err := fast.Add(m.ID, pt, schema.Device(w.n, pt.DeviceID), aggs); err != nil {
 			return fmt.Errorf("partition %d: %w", w.n, err)
 		}
+		good = append(good, m)
+		pts = append(pts, pt)
 	}
 	if misplaced > 0 {
 		w.log.Warn("entries of devices that belong to another partition, counted in this one", "entries", misplaced)
@@ -205,9 +209,42 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) er
 			return err
 		}
 	}
+	if len(good) == 0 {
+		return nil
+	}
+
+	// The fast path: when every entry is still pending (the normal case),
+	// applysums.lua acknowledges them all and adds the sums computed above.
+	var applied int64
+	var allPending bool
+	err := w.retry(finish, "apply batch sums", func(ctx context.Context) error {
+		var err error
+		applied, allPending, err = fast.Run(ctx, w.p.client, keys.Group, w.p.cfg.Consumer)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if allPending {
+		w.p.applied.Add(applied)
+		w.log.Debug("applied batch", "entries", len(good), "applied", applied,
+			"first", good[0].ID, "last", good[len(good)-1].ID)
+		return nil
+	}
+
+	// Some entry was already counted (a redelivery, a claim racing a slow
+	// consumer, a replay after a lost reply): count entry by entry, each
+	// only if its own XACK takes it off the pending list.
+	b := scripts.NewApplyBatch(schema.Stream(w.n), schema.DeviceIndex(w.n))
+	for i, m := range good {
+		aggs = w.p.wins.AggKeys(schema, w.n, pts[i], nowMs, aggs)
+		if err := b.Add(m.ID, pts[i], schema.Device(w.n, pts[i].DeviceID), aggs); err != nil {
+			return fmt.Errorf("partition %d: %w", w.n, err)
+		}
+	}
 	var res scripts.ApplyResult
 	failedInRedis := false
-	err := w.retry(finish, "apply batch", func(ctx context.Context) error {
+	err = w.retry(finish, "apply batch", func(ctx context.Context) error {
 		var err error
 		res, err = b.Run(ctx, w.p.client, keys.Group)
 		var rerr redis.Error
@@ -227,12 +264,12 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) er
 		// acknowledged but not counted, and the retry then sees them as
 		// duplicates. Say so loudly.
 		w.log.Error("an apply call failed inside Redis and a retry found entries already acknowledged: their points may be missing from the aggregates",
-			"duplicates", res.Duplicates, "first", msgs[0].ID, "last", msgs[len(msgs)-1].ID)
+			"duplicates", res.Duplicates, "first", good[0].ID, "last", good[len(good)-1].ID)
 	}
 	w.p.applied.Add(res.Applied)
 	w.p.duplicates.Add(res.Duplicates)
-	w.log.Debug("applied batch", "entries", len(msgs), "applied", res.Applied, "duplicates", res.Duplicates,
-		"first", msgs[0].ID, "last", msgs[len(msgs)-1].ID)
+	w.log.Debug("applied batch entry by entry", "entries", len(good), "applied", res.Applied, "duplicates", res.Duplicates,
+		"first", good[0].ID, "last", good[len(good)-1].ID)
 	return nil
 }
 

@@ -1,0 +1,159 @@
+package scripts
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/point"
+)
+
+func (f *fixture) sumBatch(t *testing.T, msgs []redis.XMessage) *SumBatch {
+	t.Helper()
+	b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+	for _, m := range msgs {
+		p, err := point.FromValues(m.Values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := f.schema.Device(0, p.DeviceID)
+		if err := b.Add(m.ID, p, dev, []AggKey{{Key: f.schema.Total(0)}, {Key: dev}, {}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
+// The fast path gives exactly the hashes the entry-by-entry path gives.
+func TestApplySumsMatchesApply(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		pts := randomPoints(rand.New(rand.NewPCG(21, 22)), 400, "a", "b", "c")
+		slow, fast := newFixture(t, c), newFixture(t, c)
+		slow.append(t, pts)
+		fast.append(t, pts)
+		for _, size := range []int64{1, 50, 149, 200} { // four batches
+			slow.apply(t, slow.read(t, "c1", size))
+			msgs := fast.read(t, "c1", size)
+			n, all, err := fast.sumBatch(t, msgs).Run(ctx, c, keys.Group, "c1")
+			if err != nil || !all || n != int64(len(msgs)) {
+				t.Fatalf("fast path: applied %d of %d, all pending %v, %v", n, len(msgs), all, err)
+			}
+		}
+		for _, key := range []func(*fixture) string{
+			func(f *fixture) string { return f.schema.Total(0) },
+			func(f *fixture) string { return f.schema.Device(0, "a") },
+			func(f *fixture) string { return f.schema.Device(0, "c") },
+		} {
+			s, _ := c.HGetAll(ctx, key(slow)).Result()
+			f, _ := c.HGetAll(ctx, key(fast)).Result()
+			if len(s) == 0 || len(s) != len(f) {
+				t.Fatalf("hashes differ: %v vs %v", s, f)
+			}
+			for k, v := range s {
+				if f[k] != v {
+					t.Errorf("%s: field %s = %s on the fast path, %s entry by entry", key(fast), k, f[k], v)
+				}
+			}
+		}
+		if got, want := fast.sums(t, fast.schema.Total(0)), sumOf(pts); got != want {
+			t.Errorf("total = %+v, want %+v", got, want)
+		}
+		devs, _ := c.ZRange(ctx, fast.schema.DeviceIndex(0), 0, -1).Result()
+		if len(devs) != 3 {
+			t.Errorf("device index = %v", devs)
+		}
+		if n, _ := c.XPending(ctx, fast.schema.Stream(0), keys.Group).Result(); n.Count != 0 {
+			t.Errorf("pending after the fast path = %d", n.Count)
+		}
+	})
+}
+
+// A batch with one entry already acknowledged is refused whole: nothing is
+// acknowledged or added, so the entry-by-entry path can count it exactly
+// (applysums.lua, invariant 1).
+func TestApplySumsAllOrNothing(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c)
+		pts := randomPoints(rand.New(rand.NewPCG(23, 24)), 20, "a")
+		f.append(t, pts)
+		msgs := f.read(t, "c1", 20)
+		f.apply(t, msgs[5:6]) // entry 5 counted already (say, by a claimer)
+		n, all, err := f.sumBatch(t, msgs).Run(ctx, c, keys.Group, "c2")
+		if err != nil || all || n != 0 {
+			t.Fatalf("fast path over a counted entry: applied %d, all pending %v, %v", n, all, err)
+		}
+		if got := f.sums(t, f.schema.Total(0)); got != sumOf(pts[5:6]) {
+			t.Fatalf("the refused call changed the total: %+v", got)
+		}
+		if p, _ := c.XPending(ctx, f.schema.Stream(0), keys.Group).Result(); p.Count != 19 {
+			t.Fatalf("pending = %d, want 19 (nothing acknowledged)", p.Count)
+		}
+		// The slow path then counts the other 19, once.
+		if got := f.apply(t, msgs); got != (ApplyResult{Applied: 19, Duplicates: 1}) {
+			t.Fatalf("entry by entry: %+v", got)
+		}
+		if got, want := f.sums(t, f.schema.Total(0)), sumOf(pts); got != want {
+			t.Errorf("total = %+v, want %+v", got, want)
+		}
+		// Replaying the fast path now adds nothing.
+		if n, all, err := f.sumBatch(t, msgs).Run(ctx, c, keys.Group, "c1"); err != nil || all || n != 0 {
+			t.Fatalf("replay: applied %d, all pending %v, %v", n, all, err)
+		}
+		if got, want := f.sums(t, f.schema.Total(0)), sumOf(pts); got != want {
+			t.Errorf("after replay total = %+v, want %+v", got, want)
+		}
+	})
+}
+
+// More ids than Lua's unpack can spread: the script works in chunks.
+func TestApplySumsLargeBatch(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		f := newFixture(t, c)
+		pts := randomPoints(rand.New(rand.NewPCG(25, 26)), MaxApplyEntries, "a", "b")
+		f.append(t, pts)
+		msgs := f.read(t, "c1", int64(len(pts)))
+		n, all, err := f.sumBatch(t, msgs).Run(context.Background(), c, keys.Group, "c1")
+		if err != nil || !all || n != int64(len(pts)) {
+			t.Fatalf("applied %d, all %v, %v", n, all, err)
+		}
+		if got, want := f.sums(t, f.schema.Total(0)), sumOf(pts); got != want {
+			t.Errorf("total = %+v, want %+v", got, want)
+		}
+	})
+}
+
+func TestApplySumsRejectsBadArguments(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c)
+		f.append(t, randomPoints(rand.New(rand.NewPCG(27, 28)), 2, "a"))
+		msgs := f.read(t, "c", 2)
+		stream, total := f.schema.Stream(0), f.schema.Total(0)
+		sums := []any{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+		for name, args := range map[string][]any{
+			"no ids":         append([]any{keys.Group, "c", 0}, sums...),
+			"bad id":         append([]any{keys.Group, "c", 1, "x"}, sums...),
+			"short sums":     {keys.Group, "c", 1, msgs[0].ID, 0, 1},
+			"float sum":      append([]any{keys.Group, "c", 1, msgs[0].ID}, 0, 1, 2.5, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
+			"device at 1":    append(append([]any{keys.Group, "c", 1, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
+			"device pos nan": append(append([]any{keys.Group, "c", 1, msgs[0].ID}, sums...), 3, "a", "x", 2, 3),
+		} {
+			if err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, args...).Err(); err == nil {
+				t.Errorf("%s: want error", name)
+			}
+		}
+		c.Set(ctx, total, "not a hash", 0)
+		if err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
+			append([]any{keys.Group, "c", 1, msgs[0].ID}, sums...)...).Err(); err == nil {
+			t.Error("string aggregate: want error")
+		}
+		if p, _ := c.XPending(ctx, stream, keys.Group).Result(); p.Count != 2 {
+			t.Errorf("pending = %d, want 2 (nothing acknowledged)", p.Count)
+		}
+	})
+}
