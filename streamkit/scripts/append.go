@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
 )
 
@@ -27,8 +28,9 @@ type AppendBatch struct {
 	// Fingerprint identifies the request's content, stored in the marker so
 	// that a key reused for other content can be told apart.
 	Fingerprint string
-	// BacklogLimit refuses the call when the stream holds this many entries
-	// (0 = no limit).
+	// BacklogLimit refuses the call when the partition's backlog (entries
+	// not yet counted by the processors, see append.lua) reaches it (0 = no
+	// limit).
 	BacklogLimit int64
 
 	fields  []string
@@ -59,7 +61,7 @@ type AppendResult struct {
 }
 
 // Args returns the keys and arguments of the call, for pipelining.
-func (b *AppendBatch) Args() (keys []string, args []any) {
+func (b *AppendBatch) Args() (keyNames []string, args []any) {
 	ttl := int64(0)
 	marker := b.Marker
 	if marker != "" {
@@ -67,8 +69,8 @@ func (b *AppendBatch) Args() (keys []string, args []any) {
 	} else {
 		marker = b.Stream // not touched with ttl 0; keeps the call in one slot
 	}
-	args = make([]any, 0, 3+len(b.entries))
-	args = append(args, b.BacklogLimit, ttl, b.Fingerprint)
+	args = make([]any, 0, 4+len(b.entries))
+	args = append(args, b.BacklogLimit, ttl, b.Fingerprint, keys.Group)
 	args = append(args, b.entries...)
 	return []string{b.Stream, marker}, args
 }

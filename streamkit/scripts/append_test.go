@@ -8,7 +8,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 func TestAppendStoresEveryPoint(t *testing.T) {
@@ -95,9 +97,9 @@ func TestAppendAllOrNothing(t *testing.T) {
 		}
 		// Malformed layouts: odd field count, count past the end.
 		for _, args := range [][]any{
-			{0, 0, "", 3, "d", "a", "t"},
-			{0, 0, "", 2, "d", "a", 10, "t", "1"},
-			{0, 0, "", "x", "d", "a"},
+			{0, 0, "", keys.Group, 3, "d", "a", "t"},
+			{0, 0, "", keys.Group, 2, "d", "a", 10, "t", "1"},
+			{0, 0, "", keys.Group, "x", "d", "a"},
 		} {
 			if err := Append.Run(ctx, c, []string{f.schema.Stream(0), f.schema.Stream(0)}, args...).Err(); err == nil {
 				t.Errorf("args %v: want error", args)
@@ -107,4 +109,31 @@ func TestAppendAllOrNothing(t *testing.T) {
 			t.Errorf("XLEN = %d, want 13", n)
 		}
 	})
+}
+
+// Entries already counted but kept for replay (the processor's --retention)
+// are not backlog: only undelivered and pending ones are. On miniredis,
+// which does not track the group's lag, the stream length stands in.
+func TestAppendBacklogIgnoresCountedEntries(t *testing.T) {
+	ctx := context.Background()
+	c := redistest.Start(t).Client()
+	f := newFixture(t, c)
+	f.append(t, randomPoints(rand.New(rand.NewPCG(15, 16)), 10, "a"))
+	f.apply(t, f.read(t, "c", 10)) // all ten counted, still in the stream
+	b := AppendBatch{Stream: f.schema.Stream(0), BacklogLimit: 5}
+	pts := randomPoints(rand.New(rand.NewPCG(17, 18)), 3, "a")
+	for i := range pts {
+		b.Add(&pts[i])
+	}
+	if res, err := b.Run(ctx, c); err != nil || res.Stored != 3 {
+		t.Fatalf("10 counted entries and a limit of 5: %+v, %v (counted entries are not backlog)", res, err)
+	}
+	f.read(t, "c", 2) // 2 pending + 1 undelivered = 3 < 5
+	if _, err := b.Run(ctx, c); err != nil {
+		t.Fatalf("backlog 3 of 5: %v", err)
+	}
+	// Now 2 pending + 4 undelivered = 6 ≥ 5.
+	if _, err := b.Run(ctx, c); !errors.Is(err, ErrBacklog) {
+		t.Fatalf("backlog 6 of 5: err = %v, want ErrBacklog", err)
+	}
 }
