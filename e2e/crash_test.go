@@ -84,7 +84,11 @@ func TestExactlyOnceUnderProcessorCrashes(t *testing.T) {
 	for _, pt := range pts {
 		want.AddPoint(pt.point(t))
 	}
-	if got := storedSums(t, c.redis.Client(), 4); got != want {
+	got := storedSums(t, c.redis.Client(), 4)
+	if got != want {
 		t.Errorf("stored sums = %+v\nwant           %+v", got, want)
 	}
+	f := figures{faults: kills, sent: n, acked: n, counted: got.Count}
+	f.lost, f.duplicated = max(0, n-got.Count), max(0, got.Count-n)
+	logFigures(t, f)
 }

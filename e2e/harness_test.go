@@ -66,6 +66,7 @@ type proc struct {
 	name string
 	cmd  *exec.Cmd
 	log  string
+	base string // HTTP base URL (API, or health and metrics), when it serves one
 	done chan struct{}
 	err  error
 }
@@ -104,13 +105,21 @@ func start(t *testing.T, name, path string, env map[string]string, args ...strin
 }
 
 func (p *proc) signal(sig syscall.Signal) {
-	select {
-	case <-p.done:
+	if p.exited() {
 		return
-	default:
 	}
 	p.cmd.Process.Signal(sig)
 	<-p.done
+}
+
+// exited reports whether the process has ended.
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // kill stops the process with SIGKILL, as a crash would.
@@ -120,7 +129,21 @@ func (p *proc) kill() { p.signal(syscall.SIGKILL) }
 // process does not exit cleanly within the timeout.
 func (p *proc) stop(timeout time.Duration) {
 	p.t.Helper()
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.terminate()
+	p.waitExit(timeout)
+}
+
+// terminate sends SIGTERM (a graceful shutdown) without waiting.
+func (p *proc) terminate() {
+	if !p.exited() {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+}
+
+// waitExit waits for the process to exit after terminate; it fails the
+// test when it does not exit cleanly within the timeout.
+func (p *proc) waitExit(timeout time.Duration) {
+	p.t.Helper()
 	select {
 	case <-p.done:
 		if p.err != nil {
@@ -134,41 +157,65 @@ func (p *proc) stop(timeout time.Duration) {
 
 // cluster is one geostream deployment under test.
 type cluster struct {
-	t        *testing.T
-	redis    *redistest.Server
-	ingest   *proc
-	base     string // ingest base URL
-	env      map[string]string
-	procAddr int
+	t          *testing.T
+	redis      *redistest.Server
+	ingest     *proc
+	base       string // ingest base URL; it keeps its port across restarts
+	ingestAddr string
+	ingestArgs []string
+	env        map[string]string
+}
+
+// clusterOptions are the settings of newClusterWith.
+type clusterOptions struct {
+	// redis are extra redis-server arguments, after AOF with appendfsync
+	// always (a later "--appendfsync" wins).
+	redis []string
+	// ingest are extra ingest-svc flags.
+	ingest []string
 }
 
 // newCluster starts a redis-server with AOF (appendfsync always unless args
 // say otherwise) and an ingest-svc on it.
 func newCluster(t *testing.T, redisArgs ...string) *cluster {
 	t.Helper()
-	args := append([]string{"--appendonly", "yes", "--appendfsync", "always"}, redisArgs...)
+	return newClusterWith(t, clusterOptions{redis: redisArgs})
+}
+
+// newClusterWith starts a redis-server and an ingest-svc as o says.
+func newClusterWith(t *testing.T, o clusterOptions) *cluster {
+	t.Helper()
+	args := append([]string{"--appendonly", "yes", "--appendfsync", "always"}, o.redis...)
 	r := redistest.Start(t, args...)
-	c := &cluster{t: t, redis: r, env: map[string]string{
+	c := &cluster{t: t, redis: r, ingestArgs: o.ingest, env: map[string]string{
 		"GEOSTREAM_REDIS_URL":  r.URL(),
 		"GEOSTREAM_PARTITIONS": "4",
 	}}
+	c.ingestAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	c.base = "http://" + c.ingestAddr
 	c.startIngest()
 	return c
 }
 
+// startIngest starts ingest-svc on the cluster's ingest address and waits
+// until it is ready. After a crash or a shutdown it starts a new process on
+// the same port, as an orchestrator would.
 func (c *cluster) startIngest() {
 	c.t.Helper()
-	port := freePort(c.t)
-	env := map[string]string{"GEOSTREAM_HTTP_ADDR": "127.0.0.1:" + strconv.Itoa(port)}
+	if c.ingest != nil && !c.ingest.exited() {
+		c.t.Fatal("startIngest: ingest-svc is still running")
+	}
+	env := map[string]string{"GEOSTREAM_HTTP_ADDR": c.ingestAddr}
 	for k, v := range c.env {
 		env[k] = v
 	}
-	c.ingest = start(c.t, "ingest", bin.ingest, env)
-	c.base = "http://127.0.0.1:" + strconv.Itoa(port)
+	c.ingest = start(c.t, "ingest", bin.ingest, env, c.ingestArgs...)
+	c.ingest.base = c.base
 	waitHTTP(c.t, c.base+"/readyz", 200, 20*time.Second)
 }
 
-// startProcessor starts a processor-svc named consumer with extra flags.
+// startProcessor starts a processor-svc named consumer with extra flags and
+// waits until it serves /healthz (on proc.base, with /metrics).
 func (c *cluster) startProcessor(consumer string, args ...string) *proc {
 	c.t.Helper()
 	port := freePort(c.t)
@@ -180,7 +227,8 @@ func (c *cluster) startProcessor(consumer string, args ...string) *proc {
 		env[k] = v
 	}
 	p := start(c.t, "processor-"+consumer, bin.processor, env, args...)
-	waitHTTP(c.t, "http://127.0.0.1:"+strconv.Itoa(port)+"/healthz", 200, 20*time.Second)
+	p.base = "http://127.0.0.1:" + strconv.Itoa(port)
+	waitHTTP(c.t, p.base+"/healthz", 200, 20*time.Second)
 	return p
 }
 
@@ -198,8 +246,9 @@ func waitHTTP(t *testing.T, url string, status int, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last string
+	client := &http.Client{Timeout: 5 * time.Second}
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
+		resp, err := client.Get(url)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()

@@ -125,10 +125,19 @@ func TestRedisStoppedWhileUploading(t *testing.T) {
 		t.Fatal(err)
 	}
 	stray := 0
+	var sent, counted, lost, dup int64
 	for i, r := range results {
 		got, err := agg.FromHash(cmds[i].Val())
 		if err != nil {
 			t.Fatal(err)
+		}
+		sent += int64(r.n)
+		counted += got.Count
+		if r.code == 200 && got.Count < int64(r.n) {
+			lost += int64(r.n) - got.Count
+		}
+		if got.Count > int64(r.n) {
+			dup += got.Count - int64(r.n)
 		}
 		switch {
 		case r.code == 200 && got.Count != int64(r.n):
@@ -140,6 +149,9 @@ func TestRedisStoppedWhileUploading(t *testing.T) {
 		}
 	}
 	t.Logf("%d failed requests were nevertheless stored (reply lost in the crash)", stray)
+	f := figures{faults: 1, sent: sent, acked: int64(points), counted: counted, lost: lost, duplicated: dup}
+	f.add("requests", len(results), "answered_503", failed, "stored_unacked_requests", stray)
+	logFigures(t, f)
 }
 
 func mustSchema(t *testing.T) *keys.Schema {

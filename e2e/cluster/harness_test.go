@@ -1,0 +1,422 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
+	"github.com/geostream/geostream/streamkit/redistest"
+)
+
+// partitions is the partition count of every deployment here: two per
+// master of a 3-master cluster, and more than the 3 processors.
+const partitions = 6
+
+// bin holds the binaries built once by TestMain.
+var bin struct {
+	ingest, processor, simulator string
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "geostream-cluster-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, b := range []struct {
+		dst *string
+		pkg string
+	}{
+		{&bin.ingest, "./ingest-svc/cmd/ingest-svc"},
+		{&bin.processor, "./processor-svc/cmd/processor-svc"},
+		{&bin.simulator, "./simulator/cmd/simulator"},
+	} {
+		*b.dst = filepath.Join(dir, filepath.Base(b.pkg))
+		cmd := exec.Command("go", "build", "-o", *b.dst, b.pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// proc is a geostream binary running as a child process.
+type proc struct {
+	t    *testing.T
+	name string
+	cmd  *exec.Cmd
+	log  string
+	done chan struct{}
+	err  error
+}
+
+// start runs a binary with args and GEOSTREAM_* environment; its output goes
+// to a log file whose tail is printed if the test fails. The process is
+// killed at cleanup if still running.
+func start(t *testing.T, name, path string, env map[string]string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
+	f, err := os.Create(p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd = exec.Command(path, args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	p.cmd.Env = append(os.Environ(), "GEOSTREAM_LOG_FORMAT=json", "GEOSTREAM_LOG_LEVEL=info")
+	for k, v := range env {
+		p.cmd.Env = append(p.cmd.Env, k+"="+v)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() { p.err = p.cmd.Wait(); f.Close(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			t.Logf("--- %s log (tail) ---\n%s", name, tail(b, 6000))
+		}
+	})
+	return p
+}
+
+// kill stops the process with SIGKILL, as a crash would, and waits for it.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// deployment is ingest-svc and processors on a Redis (a cluster, or one
+// server for the benchmark's single shard).
+type deployment struct {
+	t          *testing.T
+	cluster    *clustertest.Cluster // nil on a single server
+	single     *redistest.Server    // nil on a cluster
+	ingest     *proc
+	base       string // ingest base URL
+	env        map[string]string
+	processors map[string]*procHTTP
+}
+
+// procHTTP is a processor and the base URL of its health/metrics server.
+type procHTTP struct {
+	*proc
+	base string
+}
+
+// newClusterDeployment starts a 3-master Redis Cluster and ingest-svc on it;
+// ingest gets every node's URL, comma-separated.
+func newClusterDeployment(t *testing.T) *deployment {
+	t.Helper()
+	c := clustertest.Start(t, 3)
+	d := &deployment{t: t, cluster: c, processors: map[string]*procHTTP{}, env: map[string]string{
+		"GEOSTREAM_REDIS_URL":  c.URL(),
+		"GEOSTREAM_PARTITIONS": strconv.Itoa(partitions),
+	}}
+	d.startIngest()
+	return d
+}
+
+// newSingleDeployment starts one redis-server (AOF everysec, as the
+// cluster's nodes) and ingest-svc on it.
+func newSingleDeployment(t *testing.T) *deployment {
+	t.Helper()
+	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "everysec")
+	d := &deployment{t: t, single: r, processors: map[string]*procHTTP{}, env: map[string]string{
+		"GEOSTREAM_REDIS_URL":  r.URL(),
+		"GEOSTREAM_PARTITIONS": strconv.Itoa(partitions),
+	}}
+	d.startIngest()
+	return d
+}
+
+func (d *deployment) startIngest() {
+	d.t.Helper()
+	addr := freeAddr(d.t)
+	env := map[string]string{"GEOSTREAM_HTTP_ADDR": addr}
+	for k, v := range d.env {
+		env[k] = v
+	}
+	d.ingest = start(d.t, "ingest", bin.ingest, env)
+	d.base = "http://" + addr
+	waitHTTP(d.t, d.base+"/readyz", 200, 20*time.Second)
+}
+
+// claimFlags make a dead processor's pending entries move to the others
+// within about a second.
+var claimFlags = []string{"--claim-interval", "300ms", "--claim-min-idle", "1s"}
+
+// startProcessor starts a processor-svc named consumer. On a cluster it is
+// given one seed node and --redis-cluster (ingest gets the comma-separated
+// form), so both ways of selecting Redis Cluster run.
+func (d *deployment) startProcessor(consumer string, args ...string) *procHTTP {
+	d.t.Helper()
+	addr := freeAddr(d.t)
+	env := map[string]string{"GEOSTREAM_HTTP_ADDR": addr, "GEOSTREAM_CONSUMER": consumer}
+	for k, v := range d.env {
+		env[k] = v
+	}
+	if d.cluster != nil {
+		env["GEOSTREAM_REDIS_URL"] = "redis://" + d.cluster.Nodes[len(d.processors)%len(d.cluster.Nodes)].Addr
+		args = append([]string{"--redis-cluster"}, args...)
+	}
+	p := &procHTTP{proc: start(d.t, "processor-"+consumer, bin.processor, env, args...), base: "http://" + addr}
+	waitHTTP(d.t, p.base+"/readyz", 200, 20*time.Second)
+	d.processors[consumer] = p
+	return p
+}
+
+// schema is the deployment's key schema.
+func (d *deployment) schema() *keys.Schema {
+	s, err := keys.New(keys.DefaultPrefix, partitions)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return s
+}
+
+// placement is where one partition's keys live.
+type placement struct {
+	partition int
+	tag       string
+	slot      int
+	node      *clustertest.Node
+}
+
+// logLayout logs which master serves each partition (read from CLUSTER
+// SLOTS) and returns the layout.
+func (d *deployment) logLayout(when string) []placement {
+	d.t.Helper()
+	ranges, err := d.cluster.Slots(context.Background())
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "partition layout %s (%d partitions, %d masters):\n", when, partitions, len(d.cluster.Nodes))
+	var out []placement
+	perNode := map[*clustertest.Node][]int{}
+	for p := range partitions {
+		tag := keys.Tag(p, partitions)
+		pl := placement{partition: p, tag: tag, slot: keys.Slot(tag)}
+		for _, r := range ranges {
+			if pl.slot >= r.Start && pl.slot <= r.End {
+				pl.node = r.Node
+			}
+		}
+		if pl.node == nil {
+			d.t.Fatalf("partition %d: slot %d is served by no node", p, pl.slot)
+		}
+		out = append(out, pl)
+		perNode[pl.node] = append(perNode[pl.node], p)
+		fmt.Fprintf(&b, "  partition %d  tag %-8s  slot %5d  → %s\n", p, "{"+tag+"}", pl.slot, pl.node.Addr)
+	}
+	for _, n := range d.cluster.Nodes {
+		fmt.Fprintf(&b, "  %s serves partitions %v\n", n.Addr, perNode[n])
+	}
+	d.t.Log(b.String())
+	return out
+}
+
+// verifyRun is a `simulator verify` running as a process.
+type verifyRun struct {
+	name string
+	cmd  *exec.Cmd
+	out  bytes.Buffer // stdout: the JSON summary
+	logs bytes.Buffer // stderr: progress and the table of differences
+	done chan struct{}
+	err  error
+}
+
+// report is the part of simulator verify's JSON summary the tests read.
+type report struct {
+	OK     bool `json:"ok"`
+	Points struct {
+		Acked int64 `json:"acked"`
+		Lost  int64 `json:"lost"`
+	} `json:"points"`
+	StoredUnacked int64 `json:"stored_although_unacknowledged"`
+	Load          struct {
+		Retries int64            `json:"retries"`
+		Errors  map[string]int64 `json:"errors_by_kind"`
+	} `json:"load"`
+}
+
+// startVerify starts `simulator verify` against the deployment with
+// --json; args add or override flags.
+func (d *deployment) startVerify(name string, args ...string) *verifyRun {
+	d.t.Helper()
+	all := append([]string{"verify", "--target", d.base, "--json", "--log-format", "text",
+		"--progress-interval", "2s", "--timeout", "60s"}, args...)
+	v := &verifyRun{name: name, cmd: exec.Command(bin.simulator, all...), done: make(chan struct{})}
+	v.cmd.Stdout, v.cmd.Stderr = &v.out, &v.logs
+	if err := v.cmd.Start(); err != nil {
+		d.t.Fatalf("start simulator verify %s: %v", name, err)
+	}
+	go func() { v.err = v.cmd.Wait(); close(v.done) }()
+	d.t.Cleanup(func() {
+		select {
+		case <-v.done:
+		default:
+			v.cmd.Process.Signal(syscall.SIGKILL)
+			<-v.done
+		}
+	})
+	return v
+}
+
+// wait waits for the verify run and fails the test unless it exited 0
+// (every answer exact); it returns the run's summary.
+func (v *verifyRun) wait(t *testing.T, timeout time.Duration) report {
+	t.Helper()
+	select {
+	case <-v.done:
+	case <-time.After(timeout):
+		v.cmd.Process.Signal(syscall.SIGKILL)
+		<-v.done
+		t.Fatalf("simulator verify %s still running after %v:\n%s", v.name, timeout, tail(v.logs.Bytes(), 4000))
+	}
+	var r report
+	jerr := json.Unmarshal(v.out.Bytes(), &r)
+	if v.err != nil || jerr != nil || !r.OK {
+		t.Fatalf("simulator verify %s: %v (ok=%v, %v)\n%s\n%s", v.name, v.err, r.OK, jerr,
+			tail(v.logs.Bytes(), 4000), tail(v.out.Bytes(), 4000))
+	}
+	t.Logf("simulator verify %s: exit 0; acked %d points, lost %d, retries %d, errors %v",
+		v.name, r.Points.Acked, r.Points.Lost, r.Load.Retries, r.Load.Errors)
+	return r
+}
+
+// summary is the part of GET /retrieve the tests read.
+type summary struct {
+	DataCount int64  `json:"data_count"`
+	Error     string `json:"error"`
+}
+
+// globalCount returns /retrieve's data_count (0 when there is no data yet).
+func (d *deployment) globalCount() (int64, error) {
+	resp, err := http.Get(d.base + "/retrieve")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var s summary
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		return 0, err
+	}
+	if resp.StatusCode == 400 && s.Error == "No data available for processing" {
+		return 0, nil
+	}
+	if resp.StatusCode != 200 {
+		return 0, fmt.Errorf("retrieve: %s %s", resp.Status, s.Error)
+	}
+	return s.DataCount, nil
+}
+
+// waitCount polls /retrieve until data_count reaches want or fails at
+// timeout; more than want fails at once (counted twice).
+func (d *deployment) waitCount(want int64, timeout time.Duration) {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last int64
+	for time.Now().Before(deadline) {
+		n, err := d.globalCount()
+		if err == nil {
+			if n > want {
+				d.t.Fatalf("data_count %d exceeds the %d points acknowledged: counted twice", n, want)
+			}
+			if n == want {
+				return
+			}
+			last = n
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
+	d.t.Fatalf("data_count is %d after %v, want %d", last, timeout, want)
+}
+
+// metric returns the value of a counter on a processor's /metrics.
+func (p *procHTTP) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatalf("%s metrics: %v", p.name, err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	p, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "127.0.0.1:" + strconv.Itoa(p)
+}
+
+// waitHTTP polls url until it answers status, or fails the test at timeout.
+func waitHTTP(t *testing.T, url string, status int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == status {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	t.Fatalf("%s did not answer %d within %v (last: %s)", url, status, timeout, last)
+}
+
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
