@@ -19,3 +19,7 @@ fmt:
 
 ci: ## what CI runs
 	bash .ci/run
+
+.PHONY: bench
+bench: ## run the side-by-side benchmark (docs/performance.md)
+	bench/run

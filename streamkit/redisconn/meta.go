@@ -55,11 +55,16 @@ func CheckMeta(ctx context.Context, c redis.UniversalClient, s *keys.Schema, pin
 	return nil
 }
 
-// Ping checks that Redis answers within ctx.
+// Ping checks that Redis answers within ctx. On Redis Cluster every shard
+// (each master and replica the client knows) must answer, since every one
+// serves some partitions; the error names a node that did not.
 func Ping(ctx context.Context, c redis.UniversalClient) error {
 	if cc, ok := c.(*redis.ClusterClient); ok {
 		return cc.ForEachShard(ctx, func(ctx context.Context, sc *redis.Client) error {
-			return sc.Ping(ctx).Err()
+			if err := sc.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("ping %s: %w", sc.Options().Addr, err)
+			}
+			return nil
 		})
 	}
 	return c.Ping(ctx).Err()

@@ -7,10 +7,13 @@
 //   - "redis://[user:password@]host:port[/db]" or "rediss://…" (TLS): one
 //     server, go-redis's Client.
 //   - several URLs separated by commas, or Options.Cluster: Redis Cluster,
-//     go-redis's ClusterClient (user, password and TLS from the first URL).
+//     go-redis's ClusterClient (user, password and TLS from the first URL;
+//     any node will do as a seed, the client learns the others and follows
+//     MOVED and ASK redirects while slots move between masters).
 package redisconn
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,11 +32,19 @@ type Options struct {
 	// for its blocking reads plus a few more.
 	PoolSize int
 	// MaxRetries is passed to go-redis. Ingest sets -1: a retried append
-	// whose first attempt did run would store the points twice.
+	// whose first attempt did run would store the points twice. On Redis
+	// Cluster, where go-redis retries on its own whatever MaxRetries says,
+	// a negative value also stops it from sending a script call (EVAL,
+	// EVALSHA, FCALL) again after a network error or timeout; MOVED and ASK
+	// redirects are still followed (see sendOnce).
 	MaxRetries int
 	// DialTimeout, ReadTimeout and WriteTimeout are passed to go-redis;
 	// zero keeps its defaults (5 s, 3 s, 3 s).
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
+	// TLS adds CAs and a client certificate (see TLSFiles.Config) to the
+	// TLS of rediss:// URLs; with any other URL Open fails with
+	// ErrTLSNeedsRediss. nil keeps what the URL says.
+	TLS *tls.Config
 }
 
 // Conn is a connected client, and the embedded server when there is one.
@@ -71,6 +82,9 @@ func (c *Conn) Describe() string {
 func Open(url string, o Options) (*Conn, error) {
 	url = strings.TrimSpace(url)
 	if url == "" {
+		if o.TLS != nil {
+			return nil, ErrTLSNeedsRediss
+		}
 		m := miniredis.NewMiniRedis()
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("start embedded redis: %w", err)
@@ -86,6 +100,9 @@ func Open(url string, o Options) (*Conn, error) {
 			return nil, fmt.Errorf("parse redis url: %w", maskErr(err, urls[0]))
 		}
 		o.apply(opt)
+		if opt.TLSConfig, err = o.tlsConfig(opt.TLSConfig, false); err != nil {
+			return nil, err
+		}
 		return &Conn{Client: redis.NewClient(opt)}, nil
 	}
 	var copt *redis.ClusterOptions
@@ -93,6 +110,9 @@ func Open(url string, o Options) (*Conn, error) {
 		opt, err := redis.ParseURL(strings.TrimSpace(u))
 		if err != nil {
 			return nil, fmt.Errorf("parse redis url %d: %w", i+1, maskErr(err, u))
+		}
+		if opt.DB != 0 {
+			return nil, fmt.Errorf("redis url %d: Redis Cluster has only database 0, the url selects %d", i+1, opt.DB)
 		}
 		if copt == nil {
 			copt = &redis.ClusterOptions{
@@ -107,7 +127,16 @@ func Open(url string, o Options) (*Conn, error) {
 	copt.MaxRetries = o.MaxRetries
 	copt.ContextTimeoutEnabled = true // see Options.apply
 	copt.DialTimeout, copt.ReadTimeout, copt.WriteTimeout = o.DialTimeout, o.ReadTimeout, o.WriteTimeout
-	return &Conn{Client: redis.NewClusterClient(copt)}, nil
+	tlsc, err := o.tlsConfig(copt.TLSConfig, true)
+	if err != nil {
+		return nil, err
+	}
+	copt.TLSConfig = tlsc
+	cc := redis.NewClusterClient(copt)
+	if o.MaxRetries < 0 {
+		cc.AddHook(sendOnce{})
+	}
+	return &Conn{Client: cc}, nil
 }
 
 func (o Options) apply(opt *redis.Options) {

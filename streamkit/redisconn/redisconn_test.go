@@ -37,6 +37,15 @@ func TestOpen(t *testing.T) {
 	}
 }
 
+func TestOpenClusterRejectsDB(t *testing.T) {
+	for _, url := range []string{"redis://127.0.0.1:7001/2,redis://127.0.0.1:7002", "redis://127.0.0.1:7001/1"} {
+		_, err := Open(url, Options{Cluster: true})
+		if err == nil || !strings.Contains(err.Error(), "only database 0") {
+			t.Errorf("Open(%q) = %v, want the database refused", url, err)
+		}
+	}
+}
+
 func TestOpenErrorHidesPassword(t *testing.T) {
 	_, err := Open("redis://user:s3cret@host:notaport", Options{})
 	if err == nil {

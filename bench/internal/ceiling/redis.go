@@ -1,0 +1,117 @@
+package ceiling
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/bench/internal/harness"
+)
+
+// XAddRate runs redis-benchmark's XADD with 64 commands a pipeline against
+// the server on port and returns its ops/s. The entry has the fields and
+// value sizes of a geostream point, so the figure is the rate Redis can
+// append such entries at when nothing else is in the way. The key is
+// deleted afterwards.
+func XAddRate(ctx context.Context, rdb *redis.Client, port string, n int) (float64, error) {
+	const key = "bench:xadd"
+	out, err := harness.Run(ctx, 5*time.Minute, "redis-benchmark",
+		"-h", "127.0.0.1", "-p", port, "-n", strconv.Itoa(n), "-P", "64", "--csv",
+		"XADD", key, "*", "d", "dev-0042", "t", "1737633600123", "lat", "525200000", "lon", "134050000")
+	if err != nil {
+		return 0, err
+	}
+	if err := rdb.Del(ctx, key).Err(); err != nil {
+		return 0, fmt.Errorf("del %s: %w", key, err)
+	}
+	return parseBenchmarkCSV(out)
+}
+
+// parseBenchmarkCSV reads the rps column of redis-benchmark --csv.
+func parseBenchmarkCSV(out string) (float64, error) {
+	// Progress lines end in '\r'; keep what follows the last one.
+	if i := strings.LastIndexByte(out, '\r'); i >= 0 {
+		out = out[i+1:]
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		return 0, fmt.Errorf("redis-benchmark csv: %w\n%s", err, out)
+	}
+	for _, r := range rows {
+		if len(r) >= 2 && r[0] != "test" {
+			v, err := strconv.ParseFloat(r[1], 64)
+			if err != nil {
+				return 0, fmt.Errorf("redis-benchmark rps %q: %w", r[1], err)
+			}
+			return v, nil
+		}
+	}
+	return 0, fmt.Errorf("redis-benchmark printed no result:\n%s", out)
+}
+
+// RawDrain reads every entry of streams through a fresh consumer group
+// with XREADGROUP COUNT count and acknowledges each batch with XACK, one
+// goroutine a stream as processor-svc does, and returns the entries per
+// second. It is the drain ceiling: the consumer-group work the processor
+// cannot avoid, without its decoding and Lua. The group is destroyed
+// afterwards, so the streams are left as they were.
+func RawDrain(ctx context.Context, rdb *redis.Client, streams []string, count int64) (entries int64, rate float64, err error) {
+	const group = "bench-rawdrain"
+	for _, s := range streams {
+		if err := rdb.XGroupCreate(ctx, s, group, "0").Err(); err != nil {
+			return 0, 0, fmt.Errorf("xgroup create %s: %w", s, err)
+		}
+	}
+	defer func() {
+		for _, s := range streams {
+			rdb.XGroupDestroy(context.WithoutCancel(ctx), s, group)
+		}
+	}()
+	var total atomic.Int64
+	errs := make([]error, len(streams))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, s := range streams {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+					Group: group, Consumer: "raw", Streams: []string{s, ">"}, Count: count, Block: -1,
+				}).Result()
+				if errors.Is(err, redis.Nil) {
+					return
+				}
+				if err != nil {
+					errs[i] = fmt.Errorf("xreadgroup %s: %w", s, err)
+					return
+				}
+				msgs := res[0].Messages
+				if len(msgs) == 0 {
+					return
+				}
+				ids := make([]string, len(msgs))
+				for j, m := range msgs {
+					ids[j] = m.ID
+				}
+				if err := rdb.XAck(ctx, s, group, ids...).Err(); err != nil {
+					errs[i] = fmt.Errorf("xack %s: %w", s, err)
+					return
+				}
+				total.Add(int64(len(msgs)))
+			}
+		})
+	}
+	wg.Wait()
+	d := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return 0, 0, err
+	}
+	return total.Load(), float64(total.Load()) / d.Seconds(), ctx.Err()
+}

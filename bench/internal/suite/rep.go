@@ -1,0 +1,238 @@
+package suite
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/geostream/geostream/bench/internal/ceiling"
+	"github.com/geostream/geostream/bench/internal/harness"
+	"github.com/geostream/geostream/bench/internal/load"
+	"github.com/geostream/geostream/streamkit/keys"
+)
+
+// RepResult is everything one repetition measured.
+type RepResult struct {
+	Rep int `json:"rep"`
+	// Ceilings.
+	Noop     load.Result `json:"noop"`
+	XAddOps  float64     `json:"xadd_ops_per_s"`
+	RawDrain float64     `json:"raw_drain_points_per_s"`
+	// geostream.
+	Single        load.Result `json:"single"`
+	Batch         load.Result `json:"batch_ingest_only"`
+	BatchPoints   float64     `json:"batch_points_per_s"`
+	Drain         float64     `json:"drain_points_per_s"`
+	DrainPoints   int64       `json:"drain_points"`
+	BytesPerPoint float64     `json:"redis_bytes_per_point"`
+	StreamEntries int64       `json:"stream_entries_measured"`
+	E2E           E2EResult   `json:"e2e"`
+	// RetrieveSmall and RetrieveBig are timed in the /retrieve stage,
+	// after every repetition's throughput measures (the n-th pair here).
+	RetrieveSmall Retrieve `json:"retrieve_small"`
+	RetrieveBig   Retrieve `json:"retrieve_big"`
+	IngestRSS     int64    `json:"ingest_peak_rss_bytes"`
+	ProcessorRSS  int64    `json:"processor_peak_rss_bytes"`
+	// Phases records the CPU and Redis command time of each phase.
+	Phases map[string]phaseStats `json:"phases"`
+}
+
+// E2EResult is the end-to-end phase: batches posted as fast as ingest
+// takes them while a processor counts them.
+type E2EResult struct {
+	Load       load.Result   `json:"load"`
+	Points     int64         `json:"points"`
+	PointsPS   float64       `json:"points_per_s"`          // from first POST to all counted
+	IngestPS   float64       `json:"ingest_points_per_s"`   // acknowledged, during the load
+	DrainAfter time.Duration `json:"drain_after_load_ns"`   // end of load → all counted
+	MaxBacklog int64         `json:"max_backlog_points"`    // stored − counted, sampled every 100 ms
+	MaxLag     time.Duration `json:"max_lag_estimate_ns"`   // MaxBacklog at the ingest rate
+	Samples    int           `json:"backlog_samples_taken"` // of MaxBacklog
+}
+
+// Retrieve is GET /retrieve timed at a fixed rate under a fixed ingest
+// load, with the points counted before and after.
+type Retrieve struct {
+	CountedBefore int64       `json:"counted_before"`
+	CountedAfter  int64       `json:"counted_after"`
+	Load          load.Result `json:"load"`
+	Background    load.Result `json:"background_ingest"`
+}
+
+// rep runs one repetition of the throughput measures. Redis is emptied
+// first; ingest-svc is started fresh so that its peak RSS is this
+// repetition's. (/retrieve is timed in a stage of its own, see retrieve.go.)
+func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
+	r := &RepResult{Rep: n, Phases: map[string]phaseStats{}}
+	if err := e.redis.Client.FlushAll(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("flushall: %w", err)
+	}
+	sc := e.schemaOf(mainPrefix)
+	ingest, err := e.startIngest(mainPrefix)
+	if err != nil {
+		return nil, err
+	}
+	defer ingest.Stop()
+
+	single := func(url string) load.Spec {
+		return load.Spec{URL: url + "/upload", Method: "POST", ContentType: jsonType, Bodies: e.single, Conns: e.cfg.Conns, Duration: e.cfg.Duration}
+	}
+	batch := load.Spec{URL: ingest.URL() + "/upload", Method: "POST", ContentType: jsonType, Bodies: e.batch, Conns: e.cfg.BatchConns, Duration: e.cfg.Duration}
+
+	// (a) The no-op gin ceiling and single-point POST /upload, same load.
+	if err := e.warm(ctx, single(e.noop.URL())); err != nil {
+		return nil, err
+	}
+	err = e.measure(ctx, r, "noop", map[string]int{"noop": e.noop.Pid()}, func(func(string, int)) (err error) {
+		r.Noop, err = e.load(ctx, single(e.noop.URL()))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.logf("rep %d: no-op gin ceiling %.0f req/s (p50 %v, p99 %v)", n, r.Noop.Rate(), r.Noop.P50, r.Noop.P99)
+	if err := e.warm(ctx, single(ingest.URL())); err != nil {
+		return nil, err
+	}
+	err = e.measure(ctx, r, "single", map[string]int{"ingest": ingest.Pid()}, func(func(string, int)) (err error) {
+		r.Single, err = e.load(ctx, single(ingest.URL()))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.logf("rep %d: single-point POST %.0f req/s (p50 %v, p99 %v, %d errors)", n, r.Single.Rate(), r.Single.P50, r.Single.P99, r.Single.Errors)
+
+	// (b) redis-benchmark XADD -P 64.
+	err = e.measure(ctx, r, "xadd", nil, func(func(string, int)) (err error) {
+		r.XAddOps, err = ceiling.XAddRate(ctx, e.redis.Client, e.redis.Port(), e.cfg.XAddN)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.logf("rep %d: redis-benchmark XADD -P 64: %.0f ops/s", n, r.XAddOps)
+
+	// 500-point batches, no processor: points acknowledged per second. The
+	// streams fill up: that is the backlog drained below.
+	if err := e.warm(ctx, batch); err != nil {
+		return nil, err
+	}
+	err = e.measure(ctx, r, "batch", map[string]int{"ingest": ingest.Pid()}, func(func(string, int)) (err error) {
+		r.Batch, err = e.load(ctx, batch)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.BatchPoints = r.Batch.Rate() * float64(e.cfg.BatchPoints)
+	e.logf("rep %d: 500-point batches, ingest only: %.0f points/s (%d errors)", n, r.BatchPoints, r.Batch.Errors)
+
+	backlog, err := e.stored(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	// (c) The raw drain ceiling, over the same entries with its own group.
+	err = e.measure(ctx, r, "rawdrain", map[string]int{"bench": os.Getpid()}, func(func(string, int)) (err error) {
+		_, r.RawDrain, err = ceiling.RawDrain(ctx, e.redis.Client, streams(sc), 500)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.logf("rep %d: raw XREADGROUP+XACK drain of %d entries: %.0f points/s", n, backlog, r.RawDrain)
+
+	// The processor drains the backlog; it keeps the raw points (retention)
+	// so that their memory can be measured afterwards.
+	if err := e.drain(ctx, r, sc, backlog); err != nil {
+		return nil, err
+	}
+
+	// End to end, on an empty store.
+	if err := e.redis.Client.FlushAll(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("flushall: %w", err)
+	}
+	proc, err := e.startProcessor(mainPrefix)
+	if err != nil {
+		return nil, err
+	}
+	defer proc.Stop()
+	if r.E2E, err = e.endToEnd(ctx, r, sc, ingest, proc, batch); err != nil {
+		return nil, err
+	}
+	e.logf("rep %d: end to end %.0f points/s (ingest %.0f/s, max backlog %d points, all counted %v after the load)",
+		n, r.E2E.PointsPS, r.E2E.IngestPS, r.E2E.MaxBacklog, r.E2E.DrainAfter.Round(time.Millisecond))
+
+	if rss, err := proc.PeakRSS(); err == nil {
+		r.ProcessorRSS = max(r.ProcessorRSS, rss)
+	}
+	if r.IngestRSS, err = ingest.PeakRSS(); err != nil {
+		return nil, err
+	}
+	e.logf("rep %d: peak RSS ingest-svc %.1f MB, processor-svc %.1f MB", n, mb(r.IngestRSS), mb(r.ProcessorRSS))
+	return r, nil
+}
+
+// drain starts a processor on a backlog of want stored points and times it
+// from the first point counted to the last, or for at most three load
+// durations (a rate, not a full drain, is the figure). The processor keeps
+// the raw points (a retention of an hour), so the streams' memory per entry
+// is then measured on every entry stored.
+func (e *env) drain(ctx context.Context, r *RepResult, sc *keys.Schema, want int64) error {
+	var proc *harness.Proc
+	err := e.measure(ctx, r, "drain", nil, func(attach func(string, int)) error {
+		var err error
+		started := time.Now()
+		if proc, err = e.startProcessor(mainPrefix, "--retention", "1h"); err != nil {
+			return err
+		}
+		attach("processor", proc.Pid())
+		// From the first count seen, so that start-up is not included.
+		var first time.Time
+		var firstN int64
+		deadline := time.Now().Add(3 * e.cfg.Duration)
+		for {
+			n, err := e.countedRedis(ctx, sc)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			if n > 0 && first.IsZero() {
+				first, firstN = now, n
+				deadline = now.Add(3 * e.cfg.Duration)
+			}
+			if n >= want || (now.After(deadline) && n > firstN) {
+				if n == firstN { // all counted before the first look
+					first, firstN = started, 0
+				}
+				r.DrainPoints = n - firstN
+				r.Drain = float64(n-firstN) / now.Sub(first).Seconds()
+				return nil
+			}
+			if now.After(deadline.Add(time.Minute)) {
+				return fmt.Errorf("drain: %d of %d points counted", n, want)
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval
+		}
+	})
+	if proc != nil {
+		if v, err := proc.PeakRSS(); err == nil {
+			r.ProcessorRSS = max(r.ProcessorRSS, v)
+		}
+		proc.Stop()
+	}
+	if err != nil {
+		return err
+	}
+	e.logf("rep %d: processor drain: %d of %d points counted at %.0f points/s", r.Rep, r.DrainPoints, want, r.Drain)
+	bytes, entries, err := e.streamBytes(ctx, sc)
+	if err != nil {
+		return err
+	}
+	r.BytesPerPoint, r.StreamEntries = float64(bytes)/float64(entries), entries
+	e.logf("rep %d: Redis stream memory %.1f bytes/point over %d entries", r.Rep, r.BytesPerPoint, entries)
+	return nil
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
