@@ -1,6 +1,7 @@
 package service
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +28,11 @@ type Common struct {
 	RedisURL string
 	// RedisCluster selects Redis Cluster for a single seed URL.
 	RedisCluster bool
+	// RedisCAFile, RedisCertFile and RedisKeyFile are PEM files for a
+	// rediss:// URL: the CAs that sign the server's certificate (empty: the
+	// system's roots) and a client certificate and key (both or neither,
+	// for a server with tls-auth-clients yes). See redisconn.TLSFiles.
+	RedisCAFile, RedisCertFile, RedisKeyFile string
 	// Partitions is the number of partition streams; default
 	// keys.DefaultPartitions. Fixed per deployment (checked at start-up).
 	Partitions int
@@ -51,6 +57,9 @@ type Common struct {
 func (c *Common) Register(s *envflag.Set, defaultHTTPAddr string) {
 	s.Secret(&c.RedisURL, "redis-url", "", "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS, several comma-separated for Redis Cluster; empty runs an embedded in-memory Redis")
 	s.Bool(&c.RedisCluster, "redis-cluster", false, "treat the Redis URL as a Redis Cluster seed")
+	s.String(&c.RedisCAFile, "redis-ca-file", "", "PEM file of the CAs that sign the Redis server's certificate (rediss:// only; empty: the system's roots)")
+	s.String(&c.RedisCertFile, "redis-cert-file", "", "PEM file of the client certificate presented to Redis (rediss:// only; with --redis-key-file)")
+	s.String(&c.RedisKeyFile, "redis-key-file", "", "PEM file of the client certificate's private key (rediss:// only; with --redis-cert-file)")
 	s.Int(&c.Partitions, "partitions", keys.DefaultPartitions, "number of partition streams (fixed per deployment)")
 	s.String(&c.KeyPrefix, "key-prefix", keys.DefaultPrefix, "prefix of every Redis key")
 	s.String(&c.HTTPAddr, "http-addr", defaultHTTPAddr, "HTTP listen address")
@@ -86,8 +95,41 @@ func (c *Common) Validate() error {
 	if c.ShutdownGrace <= 0 {
 		errs = append(errs, fmt.Errorf("shutdown-grace must be positive, got %v", c.ShutdownGrace))
 	}
+	errs = append(errs, c.validateTLS())
 	return errors.Join(errs...)
 }
+
+// redisTLSFiles returns the Redis TLS settings.
+func (c *Common) redisTLSFiles() redisconn.TLSFiles {
+	return redisconn.TLSFiles{CAFile: c.RedisCAFile, CertFile: c.RedisCertFile, KeyFile: c.RedisKeyFile}
+}
+
+// validateTLS checks that the TLS files come in working combinations, are
+// readable and go with rediss:// URLs only: certificates given for a
+// redis:// URL would otherwise be ignored and the connection left in clear
+// text.
+func (c *Common) validateTLS() error {
+	f := c.redisTLSFiles()
+	if f.Empty() {
+		return nil
+	}
+	if err := f.Check(); err != nil {
+		return fmt.Errorf("redis-cert-file, redis-key-file: %w", err)
+	}
+	for _, u := range strings.Split(c.RedisURL, ",") {
+		if !strings.HasPrefix(strings.TrimSpace(u), "rediss://") {
+			return errors.New("redis-ca-file, redis-cert-file and redis-key-file need a rediss:// redis-url (every URL of a cluster)")
+		}
+	}
+	if _, err := f.Config(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// RedisTLS returns the TLS settings for redisconn.Options.TLS: nil when no
+// file is configured (a rediss:// URL then uses the system's roots).
+func (c *Common) RedisTLS() (*tls.Config, error) { return c.redisTLSFiles().Config() }
 
 func (c *Common) resolutions() string {
 	if c.Resolutions == "" {

@@ -3,9 +3,18 @@ package service
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +118,88 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("Serve = %v", err)
+	}
+}
+
+// selfSigned writes a self-signed certificate and its key as PEM files.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "c.crt"), filepath.Join(dir, "c.key")
+	for path, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: der}, keyFile: {Type: "PRIVATE KEY", Bytes: kder}} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return certFile, keyFile
+}
+
+// TestCommonRedisTLS checks the Redis TLS settings: the files load, come
+// in pairs, and go with rediss:// URLs only.
+func TestCommonRedisTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := selfSigned(t, dir)
+	for _, tt := range []struct {
+		name      string
+		env       map[string]string
+		wantErr   string // "" for valid
+		wantTLS   bool
+		wantCerts int
+	}{
+		{name: "no files", env: map[string]string{"GEOSTREAM_REDIS_URL": "rediss://h:1"}},
+		{name: "CA and client certificate", env: map[string]string{"GEOSTREAM_REDIS_URL": "rediss://u:pw@h:1",
+			"GEOSTREAM_REDIS_CA_FILE": cert, "GEOSTREAM_REDIS_CERT_FILE": cert, "GEOSTREAM_REDIS_KEY_FILE": key}, wantTLS: true, wantCerts: 1},
+		{name: "cluster of rediss URLs", env: map[string]string{"GEOSTREAM_REDIS_URL": "rediss://h:1, rediss://h:2",
+			"GEOSTREAM_REDIS_CA_FILE": cert}, wantTLS: true},
+		{name: "certificate without key", env: map[string]string{"GEOSTREAM_REDIS_URL": "rediss://h:1",
+			"GEOSTREAM_REDIS_CERT_FILE": cert}, wantErr: "both its certificate file and its key file"},
+		{name: "redis:// URL", env: map[string]string{"GEOSTREAM_REDIS_URL": "redis://h:1",
+			"GEOSTREAM_REDIS_CA_FILE": cert}, wantErr: "need a rediss:// redis-url"},
+		{name: "one redis:// URL of a cluster", env: map[string]string{"GEOSTREAM_REDIS_URL": "rediss://h:1,redis://h:2",
+			"GEOSTREAM_REDIS_CA_FILE": cert}, wantErr: "need a rediss:// redis-url"},
+		{name: "embedded Redis", env: map[string]string{"GEOSTREAM_REDIS_CA_FILE": cert}, wantErr: "need a rediss:// redis-url"},
+		{name: "missing CA file", env: map[string]string{"GEOSTREAM_REDIS_URL": "rediss://h:1",
+			"GEOSTREAM_REDIS_CA_FILE": filepath.Join(dir, "nope")}, wantErr: "read redis CA file"},
+		{name: "key is not a certificate", env: map[string]string{"GEOSTREAM_REDIS_URL": "rediss://h:1",
+			"GEOSTREAM_REDIS_CA_FILE": key}, wantErr: "holds no PEM certificate"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var c Common
+			s := envflag.New("t", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			c.Register(s, "127.0.0.1:8080")
+			if err := s.Parse(nil); err != nil {
+				t.Fatal(err)
+			}
+			err := c.Validate()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("Validate() = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc, err := c.RedisTLS()
+			if err != nil || (tc != nil) != tt.wantTLS || tc != nil && len(tc.Certificates) != tt.wantCerts {
+				t.Fatalf("RedisTLS() = %+v, %v", tc, err)
+			}
+		})
 	}
 }

@@ -3,6 +3,9 @@
 // GET /devices and GET /devices/{id} answer from the aggregates the
 // processors keep; GET /openapi.json describes it all. Run it with -h for
 // its settings; each flag also reads a GEOSTREAM_* environment variable.
+//
+// "ingest-svc keygen" makes an API key and the line of the key file that
+// holds its hash (see docs/security.md).
 package main
 
 import (
@@ -43,9 +46,16 @@ func main() {
 // run parses the configuration from args and the environment, connects to
 // Redis and serves until ctx is done. Logs go to stdout, usage to stderr.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "keygen" {
+		return keygen(args[1:], stdout, stderr)
+	}
 	lookup := func(k string) (string, bool) { v := getenv(k); return v, v != "" }
 	fs := envflag.New("ingest-svc", lookup)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ingest-svc [flags]    (serve the API)\n       ingest-svc keygen -h     (make an API key)\nflags:")
+		fs.PrintDefaults()
+	}
 	var cfg ingest.Config
 	cfg.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -65,6 +75,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	log.Info("effective config", fs.Effective()...)
+	apiKeys, err := cfg.Keys()
+	if err != nil {
+		return err
+	}
+	switch warning := cfg.OpenWarning(apiKeys); {
+	case apiKeys != nil:
+		log.Info("authentication on", "api_keys", apiKeys.Len(), "metrics_public", cfg.MetricsPublic)
+	case warning != "":
+		log.Warn(warning)
+	default:
+		log.Info("authentication off (no API keys configured); the API listens on loopback only")
+	}
+	redisTLS, err := cfg.RedisTLS()
+	if err != nil {
+		return err
+	}
 
 	schema, err := cfg.Schema()
 	if err != nil {
@@ -76,6 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// would store its points twice.
 		MaxRetries:  -1,
 		DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+		TLS: redisTLS,
 	})
 	if err != nil {
 		return err
@@ -97,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := metrics.NewRegistry()
 	conn.Client.AddHook(metrics.NewRedisHook(reg))
 	router := ingest.NewRouter(cfg.RouterConfig, ingest.Deps{
-		Redis: conn.Client, Schema: schema, Log: log, Windows: wins, Metrics: ingest.NewMetrics(reg),
+		Redis: conn.Client, Schema: schema, Log: log, Windows: wins, Metrics: ingest.NewMetrics(reg), Keys: apiKeys,
 	})
 	srv := cfg.HTTPServer(router)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)

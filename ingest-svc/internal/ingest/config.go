@@ -14,15 +14,18 @@ import (
 	"github.com/geostream/geostream/streamkit/envflag"
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/service"
+	"github.com/geostream/geostream/streamkit/window"
 )
 
 // Defaults of ingest-svc's settings.
 const (
 	// DefaultHTTPAddr is where the API listens.
 	DefaultHTTPAddr = "127.0.0.1:8080"
-	// DefaultMaxBodyBytes bounds a request body, before and after gzip
-	// decompression: 8 MiB.
+	// DefaultMaxBodyBytes bounds a request body as sent: 8 MiB.
 	DefaultMaxBodyBytes = 8 << 20
+	// DefaultMaxDecompressedBytes bounds a gzip body after decompression:
+	// 8 MiB.
+	DefaultMaxDecompressedBytes = 8 << 20
 	// DefaultMaxBatch is the most points one upload may hold.
 	DefaultMaxBatch = 10_000
 	// DefaultRedisTimeout bounds the Redis work of one request.
@@ -44,6 +47,34 @@ const (
 	DefaultWriteTimeout = 30 * time.Second
 	// DefaultIdleTimeout is how long a keep-alive connection may sit idle.
 	DefaultIdleTimeout = 120 * time.Second
+	// DefaultMaxHeaderBytes bounds a request's header lines: 64 KiB.
+	DefaultMaxHeaderBytes = 64 << 10
+	// DefaultMaxRangeBuckets bounds the bucket reads of one ranged
+	// /retrieve, and so its cost: window.DefaultMaxBuckets.
+	DefaultMaxRangeBuckets = window.DefaultMaxBuckets
+	// DefaultMaxInFlight is how many API requests may be served at once
+	// before more answer 503. Small requests take a millisecond or so, so
+	// this is far more than one instance needs at full speed; what it
+	// bounds is memory: an upload of a full batch (10,000 points) allocates
+	// about 7 MB while it is decoded and stored (see docs/security.md for
+	// sizing it to a container's memory).
+	DefaultMaxInFlight = 256
+	// DefaultMaxInFlightPerClient is how many of those one API key (or
+	// client IP) may hold: a client with many slow requests cannot take
+	// every slot.
+	DefaultMaxInFlightPerClient = 64
+	// DefaultRateLimit is the points a second one API key (or client IP)
+	// may upload.
+	DefaultRateLimit = 5000
+	// DefaultRateBurst is how many points a key may upload at once after
+	// a quiet spell: two full batches.
+	DefaultRateBurst = 2 * DefaultMaxBatch
+	// DefaultReadRateLimit is the read requests a second one API key (or
+	// client IP) may make.
+	DefaultReadRateLimit = 100
+	// DefaultReadRateBurst is how many read requests a key may make at
+	// once after a quiet spell.
+	DefaultReadRateBurst = 200
 )
 
 // Hard bounds of the settings.
@@ -57,15 +88,23 @@ const (
 	// refuse calls of more than 1,048,576 arguments, and one call of 50,000
 	// points already blocks Redis for tens of milliseconds.
 	MaxMaxBatch = 50_000
+	// MaxMaxRangeBuckets bounds --max-range-buckets: the reads of one
+	// /retrieve go to Redis in one pipeline.
+	MaxMaxRangeBuckets = 20_000
+	// MaxMaxInFlight bounds --max-in-flight.
+	MaxMaxInFlight = 100_000
 )
 
 // RouterConfig is what the HTTP handlers need to know: limits and timeouts
 // of a request.
 type RouterConfig struct {
-	// MaxBodyBytes is the largest accepted request body in bytes, both as
-	// sent and after gzip decompression (a "gzip bomb" is cut off there);
+	// MaxBodyBytes is the largest accepted request body in bytes, as sent;
 	// larger is 413. Default DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MaxDecompressedBytes is the largest accepted gzip body after
+	// decompression (a "gzip bomb" is cut off there); larger is 413.
+	// Default DefaultMaxDecompressedBytes.
+	MaxDecompressedBytes int64
 	// MaxBatch is the most points one upload may hold; more is 413.
 	// Default DefaultMaxBatch.
 	MaxBatch int
@@ -84,17 +123,62 @@ type RouterConfig struct {
 	// IdempotencyTTL is how long an Idempotency-Key is remembered: a retry
 	// within it is stored once. Default DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
+	// MaxRangeBuckets bounds the bucket reads of one ranged /retrieve
+	// (per partition read); more is 400. Default DefaultMaxRangeBuckets.
+	MaxRangeBuckets int
+
+	// MaxInFlight is how many requests to the API endpoints (/upload,
+	// /retrieve, /devices) may be served at once; more answer 503 with
+	// Retry-After at once. Health and metrics are not counted. Default
+	// DefaultMaxInFlight.
+	MaxInFlight int
+	// MaxInFlightPerClient is how many of MaxInFlight one API key (or
+	// client IP, see RateLimitByIP) may hold; more answer 429. 0 turns it
+	// off. Default DefaultMaxInFlightPerClient.
+	MaxInFlightPerClient int
+	// RateLimit is the points a second each API key (or client IP, see
+	// RateLimitByIP) may upload, a token bucket of RateBurst points; over
+	// it /upload answers 429 with Retry-After. 0 turns it off. Default
+	// DefaultRateLimit.
+	RateLimit float64
+	// RateBurst is the bucket size of RateLimit: at least MaxBatch, or the
+	// largest upload could never pass. Default DefaultRateBurst.
+	RateBurst int
+	// ReadRateLimit is the read requests (/retrieve, /devices) a second
+	// each API key (or client IP) may make, a token bucket of
+	// ReadRateBurst requests; 0 turns it off. Default
+	// DefaultReadRateLimit.
+	ReadRateLimit float64
+	// ReadRateBurst is the bucket size of ReadRateLimit. Default
+	// DefaultReadRateBurst.
+	ReadRateBurst int
+	// RateLimitByIP applies the rate limits per client IP when
+	// authentication is off (with it on they apply per key). The IP is
+	// the connection's peer: behind a proxy or load balancer every client
+	// has its address, so leave it off there. Default false.
+	RateLimitByIP bool
+	// MetricsPublic serves GET /metrics without a key when authentication
+	// is on; otherwise it needs a key with scope metrics. Default false.
+	MetricsPublic bool
 }
 
 // DefaultRouterConfig returns the default limits.
 func DefaultRouterConfig() RouterConfig {
 	return RouterConfig{
-		MaxBodyBytes:   DefaultMaxBodyBytes,
-		MaxBatch:       DefaultMaxBatch,
-		RedisTimeout:   DefaultRedisTimeout,
-		BacklogLimit:   DefaultBacklogLimit,
-		MaxClockSkew:   DefaultMaxClockSkew,
-		IdempotencyTTL: DefaultIdempotencyTTL,
+		MaxBodyBytes:         DefaultMaxBodyBytes,
+		MaxDecompressedBytes: DefaultMaxDecompressedBytes,
+		MaxBatch:             DefaultMaxBatch,
+		RedisTimeout:         DefaultRedisTimeout,
+		BacklogLimit:         DefaultBacklogLimit,
+		MaxClockSkew:         DefaultMaxClockSkew,
+		IdempotencyTTL:       DefaultIdempotencyTTL,
+		MaxRangeBuckets:      DefaultMaxRangeBuckets,
+		MaxInFlight:          DefaultMaxInFlight,
+		MaxInFlightPerClient: DefaultMaxInFlightPerClient,
+		RateLimit:            DefaultRateLimit,
+		RateBurst:            DefaultRateBurst,
+		ReadRateLimit:        DefaultReadRateLimit,
+		ReadRateBurst:        DefaultReadRateBurst,
 	}
 }
 
@@ -103,6 +187,9 @@ func (c RouterConfig) Validate() error {
 	var errs []error
 	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > MaxMaxBodyBytes {
 		errs = append(errs, fmt.Errorf("max-body-bytes must be 1..%d, got %d", MaxMaxBodyBytes, c.MaxBodyBytes))
+	}
+	if c.MaxDecompressedBytes < 1 || c.MaxDecompressedBytes > MaxMaxBodyBytes {
+		errs = append(errs, fmt.Errorf("max-decompressed-bytes must be 1..%d, got %d", MaxMaxBodyBytes, c.MaxDecompressedBytes))
 	}
 	if c.MaxBatch < 1 || c.MaxBatch > MaxMaxBatch {
 		errs = append(errs, fmt.Errorf("max-batch must be 1..%d, got %d", MaxMaxBatch, c.MaxBatch))
@@ -119,6 +206,17 @@ func (c RouterConfig) Validate() error {
 	if c.IdempotencyTTL < time.Second {
 		errs = append(errs, fmt.Errorf("idempotency-ttl must be at least 1s, got %v", c.IdempotencyTTL))
 	}
+	if c.MaxRangeBuckets < 1 || c.MaxRangeBuckets > MaxMaxRangeBuckets {
+		errs = append(errs, fmt.Errorf("max-range-buckets must be 1..%d, got %d", MaxMaxRangeBuckets, c.MaxRangeBuckets))
+	}
+	if c.MaxInFlight < 1 || c.MaxInFlight > MaxMaxInFlight {
+		errs = append(errs, fmt.Errorf("max-in-flight must be 1..%d, got %d", MaxMaxInFlight, c.MaxInFlight))
+	}
+	if c.MaxInFlightPerClient < 0 || c.MaxInFlightPerClient > c.MaxInFlight {
+		errs = append(errs, fmt.Errorf("max-in-flight-per-client must be 0 (off) up to max-in-flight (%d), got %d",
+			c.MaxInFlight, c.MaxInFlightPerClient))
+	}
+	errs = append(errs, c.validateRates())
 	return errors.Join(errs...)
 }
 
@@ -142,12 +240,24 @@ type Config struct {
 	// IdleTimeout is how long a keep-alive connection may sit idle; 0 means
 	// ReadTimeout. Default DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's header lines (431 beyond).
+	// Default DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+
+	// APIKeysFile and APIKeys (the environment's GEOSTREAM_API_KEYS) hold
+	// API key definitions (see ParseKeys); with either set, every API
+	// request needs a key. Secret: APIKeys is masked in logs.
+	APIKeysFile, APIKeys string
+	// RequireAuth refuses to start without API keys, so that a deployment
+	// whose key file went missing does not run open. Default false.
+	RequireAuth bool
 }
 
 // Register defines every setting on s.
 func (c *Config) Register(s *envflag.Set) {
 	c.Common.Register(s, DefaultHTTPAddr)
-	s.Int64(&c.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest accepted request body in bytes, as sent and after gzip decompression")
+	s.Int64(&c.MaxBodyBytes, "max-body-bytes", DefaultMaxBodyBytes, "largest accepted request body in bytes, as sent")
+	s.Int64(&c.MaxDecompressedBytes, "max-decompressed-bytes", DefaultMaxDecompressedBytes, "largest accepted gzip request body in bytes after decompression (gzip bombs)")
 	s.Int(&c.MaxBatch, "max-batch", DefaultMaxBatch, "most points in one upload request")
 	s.Duration(&c.RedisTimeout, "redis-timeout", DefaultRedisTimeout, "time the Redis work of one request may take before it answers 503")
 	s.Int64(&c.BacklogLimit, "backlog-limit", DefaultBacklogLimit, "entries a partition stream may hold before uploads to it answer 503 (0 = no limit)")
@@ -157,6 +267,19 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.ReadTimeout, "read-timeout", DefaultReadTimeout, "time to read a whole request (0 = none)")
 	s.Duration(&c.WriteTimeout, "write-timeout", DefaultWriteTimeout, "time from the end of a request's headers to the end of its response (0 = none)")
 	s.Duration(&c.IdleTimeout, "idle-timeout", DefaultIdleTimeout, "time a keep-alive connection may sit idle")
+	s.Int(&c.MaxHeaderBytes, "max-header-bytes", DefaultMaxHeaderBytes, "largest accepted size of a request's header lines in bytes")
+	s.Int(&c.MaxRangeBuckets, "max-range-buckets", DefaultMaxRangeBuckets, "most time-bucket reads of one /retrieve with a time range (bounds its cost)")
+	s.Int(&c.MaxInFlight, "max-in-flight", DefaultMaxInFlight, "API requests served at once; more answer 503 at once")
+	s.Int(&c.MaxInFlightPerClient, "max-in-flight-per-client", DefaultMaxInFlightPerClient, "API requests one API key (or client IP with --rate-limit-by-ip) may have in flight; more answer 429 (0 = no limit)")
+	s.String(&c.APIKeysFile, "api-keys-file", "", "file of API keys, one per line: <id> sha256:<hex> <scopes> [<device-id prefixes>]; with it or --api-keys every API request needs a key")
+	s.Secret(&c.APIKeys, "api-keys", "", "API keys in the format of --api-keys-file, separated by newlines or ';'")
+	s.Bool(&c.RequireAuth, "require-auth", false, "refuse to start without API keys")
+	s.Bool(&c.MetricsPublic, "metrics-public", false, "serve /metrics without a key when API keys are configured (otherwise it needs scope metrics)")
+	s.Float64(&c.RateLimit, "rate-limit", DefaultRateLimit, "points a second each API key (or client IP with --rate-limit-by-ip) may upload; 0 = no limit")
+	s.Int(&c.RateBurst, "rate-burst", DefaultRateBurst, "points an API key may upload at once after a quiet spell (at least --max-batch)")
+	s.Float64(&c.ReadRateLimit, "read-rate-limit", DefaultReadRateLimit, "read requests a second each API key (or client IP with --rate-limit-by-ip) may make; 0 = no limit")
+	s.Int(&c.ReadRateBurst, "read-rate-burst", DefaultReadRateBurst, "read requests an API key may make at once after a quiet spell")
+	s.Bool(&c.RateLimitByIP, "rate-limit-by-ip", false, "without API keys, rate-limit each client IP (not behind a proxy: all clients would share its IP)")
 }
 
 // Validate checks every setting and reports all problems at once.
@@ -173,6 +296,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be 0 (none) or positive, got %v", t.name, t.v))
 		}
 	}
+	if c.MaxHeaderBytes < 4<<10 || c.MaxHeaderBytes > 1<<20 {
+		errs = append(errs, fmt.Errorf("max-header-bytes must be %d..%d, got %d", 4<<10, 1<<20, c.MaxHeaderBytes))
+	}
+	if c.RequireAuth && c.APIKeysFile == "" && c.APIKeys == "" {
+		errs = append(errs, errors.New("require-auth is set but neither api-keys-file nor api-keys is"))
+	}
 	if c.WriteTimeout > 0 && c.WriteTimeout <= c.RedisTimeout {
 		errs = append(errs, fmt.Errorf("write-timeout (%v) must exceed redis-timeout (%v), or the 503 of a slow Redis could not be written",
 			c.WriteTimeout, c.RedisTimeout))
@@ -188,6 +317,6 @@ func (c *Config) HTTPServer(h http.Handler) *http.Server {
 		ReadTimeout:       c.ReadTimeout,
 		WriteTimeout:      c.WriteTimeout,
 		IdleTimeout:       c.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    c.MaxHeaderBytes,
 	}
 }

@@ -83,7 +83,8 @@ func checkParams(v url.Values, allowed ...string) string {
 
 // listDevices handles GET /devices?cursor=<last id>&limit=N: the devices
 // in id order, limit per page, each with its count and last position.
-// next_cursor is the last id of the page when more may follow.
+// next_cursor is the last id of the page when more may follow. A key
+// limited to device-id prefixes sees its devices only.
 func (h *handlers) listDevices(c *gin.Context) {
 	v, err := url.ParseQuery(c.Request.URL.RawQuery)
 	if err != nil {
@@ -108,8 +109,12 @@ func (h *handlers) listDevices(c *gin.Context) {
 		}
 		limit = n
 	}
+	var prefixes []string
+	if k := apiKeyOf(c); k != nil {
+		prefixes = k.Prefixes
+	}
 	page, err := within(c.Request.Context(), h.cfg.RedisTimeout, func(ctx context.Context) (devicesPage, error) {
-		return h.devicePage(ctx, cursor, limit)
+		return h.devicePage(ctx, cursor, limit, prefixes)
 	})
 	if err != nil {
 		h.abortRead(c, "list devices", err)
@@ -121,18 +126,18 @@ func (h *handlers) listDevices(c *gin.Context) {
 // devicePage reads one page: the next limit+1 ids after cursor of every
 // partition's device index (one pipeline), merged in id order, then the
 // count and last position of the first limit (a second pipeline). Its
-// cost is partitions + limit reads, whatever the number of devices.
-func (h *handlers) devicePage(ctx context.Context, cursor string, limit int) (devicesPage, error) {
-	start := "-"
-	if cursor != "" {
-		start = "(" + cursor // exclusive; device ids never hold '(' or '['
-	}
+// cost is partitions + limit reads, whatever the number of devices. With
+// prefixes, only ids starting with one of them are read: one range per
+// prefix and partition.
+func (h *handlers) devicePage(ctx context.Context, cursor string, limit int, prefixes []string) (devicesPage, error) {
 	pipe := h.rdb.Pipeline()
-	ranges := make([]*redis.StringSliceCmd, h.schema.Partitions())
-	for p := range ranges {
-		ranges[p] = pipe.ZRangeArgs(ctx, redis.ZRangeArgs{
-			Key: h.schema.DeviceIndex(p), Start: start, Stop: "+", ByLex: true, Count: int64(limit) + 1,
-		})
+	var ranges []*redis.StringSliceCmd
+	for _, r := range lexRanges(cursor, prefixes) {
+		for p := range h.schema.Partitions() {
+			ranges = append(ranges, pipe.ZRangeArgs(ctx, redis.ZRangeArgs{
+				Key: h.schema.DeviceIndex(p), Start: r[0], Stop: r[1], ByLex: true, Count: int64(limit) + 1,
+			}))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return devicesPage{}, fmt.Errorf("zrange device indexes: %w", err)
@@ -170,6 +175,29 @@ func (h *handlers) devicePage(ctx context.Context, cursor string, limit int) (de
 		page.Devices = append(page.Devices, item)
 	}
 	return page, nil
+}
+
+// lexRanges returns the ZRANGE BYLEX bounds [min, max] of the device ids
+// after cursor: everything without prefixes, else one range per prefix.
+// Device ids hold ASCII characters only, so prefix+"\xff" is above every
+// id that starts with prefix; they never hold '(' or '['.
+func lexRanges(cursor string, prefixes []string) [][2]string {
+	if len(prefixes) == 0 {
+		start := "-"
+		if cursor != "" {
+			start = "(" + cursor // exclusive
+		}
+		return [][2]string{{start, "+"}}
+	}
+	out := make([][2]string, 0, len(prefixes))
+	for _, p := range prefixes {
+		start := "[" + p
+		if cursor != "" && cursor >= p {
+			start = "(" + cursor
+		}
+		out = append(out, [2]string{start, "(" + p + "\xff"})
+	}
+	return out
 }
 
 // deviceKey is the all-time hash of a device, in its partition.
@@ -214,6 +242,9 @@ func (h *handlers) getDevice(c *gin.Context) {
 	id := c.Param("id")
 	if point.ValidDeviceID(id) != nil {
 		abortError(c, http.StatusBadRequest, "the device id in the path: "+point.ErrBadDeviceID.Error())
+		return
+	}
+	if !h.allowDevice(c, id, "read") {
 		return
 	}
 	v, err := url.ParseQuery(c.Request.URL.RawQuery)

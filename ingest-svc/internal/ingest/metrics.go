@@ -17,6 +17,8 @@ type Metrics struct {
 	accepted prometheus.Counter
 	rejected *prometheus.CounterVec
 	batch    prometheus.Histogram
+	refusals *prometheus.CounterVec
+	byKey    *prometheus.CounterVec
 }
 
 // NewMetrics registers ingest's metrics on reg (nil: a private registry,
@@ -41,8 +43,16 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help:    "Points per accepted upload.",
 			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000},
 		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Subsystem: "ingest", Name: "requests_refused_total",
+			Help: "API requests refused before their work, by reason (missing_key, invalid_key, scope, device, rate_limited, concurrency, overloaded) and API key id (\"\" without a valid key).",
+		}, []string{"reason", "key"}),
+		byKey: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: metrics.Namespace, Subsystem: "ingest", Name: "key_points_accepted_total",
+			Help: "Points stored with a 200, by API key id (only with API keys configured).",
+		}, []string{"key"}),
 	}
-	reg.MustRegister(m.accepted, m.rejected, m.batch)
+	reg.MustRegister(m.accepted, m.rejected, m.batch, m.refusals, m.byKey)
 	return m
 }
 
@@ -86,8 +96,19 @@ func (m *Metrics) instrument(c *gin.Context) {
 	m.rejected.WithLabelValues(reason).Inc()
 }
 
-// accept records an upload stored with n points.
-func (m *Metrics) accept(n int64) {
+// accept records an upload stored with n points by key ("" without
+// authentication).
+func (m *Metrics) accept(n int64, key string) {
 	m.accepted.Add(float64(n))
 	m.batch.Observe(float64(n))
+	if key != "" {
+		m.byKey.WithLabelValues(key).Add(float64(n))
+	}
+}
+
+// refused records a request refused for reason. key is the API key id, ""
+// without a valid key: the label's values are bounded by the configured
+// keys (never a client address, never the presented key).
+func (m *Metrics) refused(reason, key string) {
+	m.refusals.WithLabelValues(reason, key).Inc()
 }

@@ -31,7 +31,16 @@ type openAPI struct {
 			Ref         string `json:"$ref"`
 			Description string `json:"description"`
 		} `json:"responses"`
+		Security []map[string][]string `json:"security"`
 	} `json:"paths"`
+	Components struct {
+		SecuritySchemes map[string]struct {
+			Type   string `json:"type"`
+			Scheme string `json:"scheme"`
+			In     string `json:"in"`
+			Name   string `json:"name"`
+		} `json:"securitySchemes"`
+	} `json:"components"`
 }
 
 func loadOpenAPI(t *testing.T) (openAPI, any) {
@@ -205,5 +214,56 @@ func TestOpenAPIServed(t *testing.T) {
 	}
 	if !bytes.Equal(rec.Body.Bytes(), openAPIDoc) {
 		t.Error("GET /openapi.json does not serve openapi.json")
+	}
+}
+
+// TestOpenAPISecurity checks that the document says which operations need
+// an API key, and that the router agrees: with keys configured, every
+// operation documented with security answers 401 without a key and
+// documents 401, 403 (and 429 for the API), every other answers without
+// one; without keys nothing answers 401.
+func TestOpenAPISecurity(t *testing.T) {
+	doc, _ := loadOpenAPI(t)
+	bearerScheme, apiKey := doc.Components.SecuritySchemes["bearerAuth"], doc.Components.SecuritySchemes["apiKeyHeader"]
+	if bearerScheme.Type != "http" || bearerScheme.Scheme != "bearer" || apiKey.Type != "apiKey" || apiKey.In != "header" || apiKey.Name != "X-API-Key" {
+		t.Fatalf("security schemes %+v", doc.Components.SecuritySchemes)
+	}
+	withKeys, without := newAuthEnv(t), newEnv(t)
+	for path, ops := range doc.Paths {
+		for method, op := range ops {
+			where := method + " " + path
+			if op.Security == nil {
+				t.Errorf("%s: no security (want [] for an open operation)", where)
+				continue
+			}
+			reqPath := strings.ReplaceAll(path, "{id}", "truck-1")
+			body := ""
+			if method == "post" {
+				body = truckPoint
+			}
+			rec := withKeys.call(strings.ToUpper(method), reqPath, body, nil, "")
+			protected := len(op.Security) > 0
+			if protected != (rec.Code == http.StatusUnauthorized) {
+				t.Errorf("%s: documented protected=%v, the router answers %d without a key", where, protected, rec.Code)
+			}
+			if rec := without.call(strings.ToUpper(method), reqPath, body, nil, ""); rec.Code == http.StatusUnauthorized {
+				t.Errorf("%s: 401 with authentication off", where)
+			}
+			if !protected {
+				continue
+			}
+			if len(op.Security) != 2 || op.Security[0]["bearerAuth"] == nil || op.Security[1]["apiKeyHeader"] == nil {
+				t.Errorf("%s: security %v, want bearerAuth or apiKeyHeader", where, op.Security)
+			}
+			want := []string{"401", "403", "429"}
+			if path == "/metrics" {
+				want = want[:2]
+			}
+			for _, code := range want {
+				if _, ok := op.Responses[code]; !ok {
+					t.Errorf("%s: response %s not documented", where, code)
+				}
+			}
+		}
 	}
 }

@@ -66,7 +66,7 @@ type slot struct {
 // fewest retained buckets (window.Set.Cover), and lists the hashes to
 // read: a device's buckets in its partition, or every partition's bucket
 // for all devices. It fails with window.ErrBadQuery when the range cannot
-// be answered exactly or needs more than window.DefaultMaxBuckets buckets.
+// be answered exactly or needs more than MaxRangeBuckets buckets.
 func (h *handlers) planRange(q window.Query, now time.Time) ([]slot, []string, error) {
 	step := q.To - q.From
 	if q.Interval > 0 {
@@ -86,13 +86,13 @@ func (h *handlers) planRange(q window.Query, now time.Time) ([]slot, []string, e
 	var keys []string
 	buckets := 0
 	for from := q.From; from < q.To; from += step {
-		bs, err := h.wins.Cover(from, from+step, checkAt, device, window.DefaultMaxBuckets)
+		bs, err := h.wins.Cover(from, from+step, checkAt, device, h.cfg.MaxRangeBuckets)
 		if err != nil {
 			return nil, nil, err
 		}
-		if buckets += len(bs); buckets > window.DefaultMaxBuckets {
+		if buckets += len(bs); buckets > h.cfg.MaxRangeBuckets {
 			return nil, nil, fmt.Errorf("%w: the range needs more than %d bucket reads; put from, to and the interval on whole hours or days, or ask for a shorter range",
-				window.ErrBadQuery, window.DefaultMaxBuckets)
+				window.ErrBadQuery, h.cfg.MaxRangeBuckets)
 		}
 		s := slot{from: from, to: from + step, lo: len(keys)}
 		for _, b := range bs {

@@ -194,7 +194,7 @@ func TestRetrieveSeveralResolutions(t *testing.T) {
 	e.ingest(pts...)
 	e.process()
 	// The plan: two minutes, then two hours, in each of the 4 partitions.
-	h := &handlers{schema: e.schema, wins: e.wins}
+	h := &handlers{cfg: e.cfg, schema: e.schema, wins: e.wins}
 	v := url.Values{"from": {"2025-01-22T23:58:00Z"}, "to": {"2025-01-23T02:00:00Z"}}
 	q, err := window.ParseQuery(v, e.now, e.wins)
 	if err != nil {
@@ -385,6 +385,15 @@ func TestRetrieveRangeErrors(t *testing.T) {
 		})
 	}
 
+	t.Run("max-range-buckets", func(t *testing.T) {
+		e := newEnv(t, func(c *RouterConfig) { c.MaxRangeBuckets = 10 })
+		e.ingest(pointAt("a", 1, 1, at("2025-01-23T11:55:00Z")))
+		e.process()
+		e.wantError("/retrieve?window=15m", http.StatusBadRequest, "more than 10 bucket reads") // 15 one-minute buckets
+		if rec := e.get("/retrieve?window=10m"); rec.Code != http.StatusOK {
+			t.Errorf("10 buckets: %d %s", rec.Code, rec.Body)
+		}
+	})
 	t.Run("redis down", func(t *testing.T) {
 		e := newEnv(t)
 		e.m.Close()

@@ -33,6 +33,9 @@ func (h *handlers) retrieve(c *gin.Context) {
 		abortError(c, http.StatusBadRequest, badQueryMessage(err))
 		return
 	}
+	if q.DeviceID != "" && !h.allowDevice(c, q.DeviceID, "read") || q.DeviceID == "" && !h.allowAllDevices(c) {
+		return
+	}
 	if q.Ranged {
 		h.retrieveRange(c, q)
 		return

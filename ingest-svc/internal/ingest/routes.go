@@ -34,6 +34,9 @@ type Deps struct {
 	Windows window.Set
 	// Metrics are served on GET /metrics; nil gets a private registry.
 	Metrics *Metrics
+	// Keys are the API keys; nil turns authentication off (every request
+	// is let in, rate limits apply per client IP with RateLimitByIP).
+	Keys *KeySet
 }
 
 // handlers serves the API; each route is one of its methods.
@@ -45,6 +48,16 @@ type handlers struct {
 	now    func() time.Time
 	wins   window.Set
 	m      *Metrics
+	keys   *KeySet
+
+	// inFlight holds a token per API request being served (MaxInFlight).
+	inFlight chan struct{}
+	// perClient counts each client's requests in flight
+	// (MaxInFlightPerClient); nil when off.
+	perClient *clientSlots
+	// uploads and reads are the token buckets of RateLimit (points) and
+	// ReadRateLimit (requests); nil when off.
+	uploads, reads *buckets
 }
 
 // NewRouter returns the API's gin engine: POST /upload, GET /retrieve,
@@ -52,9 +65,17 @@ type handlers struct {
 // GET /readyz and GET /metrics. Every error, 404 and 405 included, is JSON (see errorBody).
 // openapi.json describes every route; TestOpenAPIMatchesRouter keeps the
 // two in step.
+//
+// The API endpoints pass, in order: the in-flight limit (503), the API
+// key and its scope (401, 403; with Deps.Keys), the client's in-flight
+// limit and read rate limit (429), then the handler, which checks the
+// key's device prefixes (403) and, for uploads, the points rate limit
+// (429). The health endpoints and /openapi.json are always open;
+// /metrics needs scope metrics when keys are configured, unless
+// MetricsPublic.
 func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
-	h := &handlers{cfg: cfg, rdb: d.Redis, schema: d.Schema, log: d.Log, now: d.Now, wins: d.Windows, m: d.Metrics}
+	h := &handlers{cfg: cfg, rdb: d.Redis, schema: d.Schema, log: d.Log, now: d.Now, wins: d.Windows, m: d.Metrics, keys: d.Keys}
 	if h.m == nil {
 		h.m = NewMetrics(nil)
 	}
@@ -66,6 +87,18 @@ func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 	}
 	if h.wins == nil {
 		h.wins = defaultWindows()
+	}
+	if cfg.MaxInFlight > 0 {
+		h.inFlight = make(chan struct{}, cfg.MaxInFlight)
+	}
+	if cfg.MaxInFlightPerClient > 0 {
+		h.perClient = &clientSlots{max: cfg.MaxInFlightPerClient, n: map[string]int{}}
+	}
+	if cfg.RateLimit > 0 {
+		h.uploads = newBuckets(cfg.RateLimit, cfg.RateBurst, h.now)
+	}
+	if cfg.ReadRateLimit > 0 {
+		h.reads = newBuckets(cfg.ReadRateLimit, cfg.ReadRateBurst, h.now)
 	}
 
 	e := gin.New()
@@ -79,14 +112,25 @@ func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 	e.NoRoute(h.noRoute)
 	e.NoMethod(h.noMethod)
 
-	e.POST("/upload", h.upload)
-	e.GET("/retrieve", h.retrieve)
-	e.GET("/devices", h.listDevices)
-	e.GET("/devices/:id", h.getDevice)
+	write := func(f gin.HandlerFunc) []gin.HandlerFunc {
+		return []gin.HandlerFunc{h.limitInFlight, h.authorize(ScopeWrite), h.limitClientInFlight, f} // upload rate-limits by points itself
+	}
+	read := func(f gin.HandlerFunc) []gin.HandlerFunc {
+		return []gin.HandlerFunc{h.limitInFlight, h.authorize(ScopeRead), h.limitClientInFlight, h.limitReads, f}
+	}
+	e.POST("/upload", write(h.upload)...)
+	e.GET("/retrieve", read(h.retrieve)...)
+	e.GET("/devices", read(h.listDevices)...)
+	e.GET("/devices/:id", read(h.getDevice)...)
 	e.GET("/openapi.json", serveOpenAPI)
 	e.GET("/healthz", gin.WrapF(service.Healthz))
 	e.GET("/readyz", gin.WrapF(service.Readyz(d.Redis)))
-	e.GET("/metrics", gin.WrapH(metrics.Handler(h.m.Registry())))
+	metricsHandler := gin.WrapH(metrics.Handler(h.m.Registry()))
+	if cfg.MetricsPublic {
+		e.GET("/metrics", metricsHandler)
+	} else {
+		e.GET("/metrics", h.authorize(ScopeMetrics), metricsHandler)
+	}
 	return e
 }
 
@@ -147,6 +191,7 @@ func (h *handlers) logRequest(c *gin.Context) {
 	h.log.LogAttrs(ctx, slog.LevelDebug, "request",
 		slog.String("method", c.Request.Method),
 		slog.String("path", c.Request.URL.Path),
+		slog.String("key", keyID(c)), // the key's id, never the key
 		slog.Int("status", c.Writer.Status()),
 		slog.Int("bytes", c.Writer.Size()),
 		slog.Duration("duration", time.Since(start)))

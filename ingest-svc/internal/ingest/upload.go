@@ -45,13 +45,16 @@ func (h *handlers) upload(c *gin.Context) {
 		return
 	}
 	if c.Request.ContentLength > h.cfg.MaxBodyBytes {
-		h.abortTooLarge(c, "")
+		h.abortTooLarge(c, h.cfg.MaxBodyBytes, "")
+		return
+	}
+	if !h.limitUploadStart(c) {
 		return
 	}
 
 	body := io.Reader(http.MaxBytesReader(c.Writer, c.Request.Body, h.cfg.MaxBodyBytes))
 	if gz {
-		body = &limitReader{r: newGunzipReader(body), n: h.cfg.MaxBodyBytes}
+		body = &limitReader{r: newGunzipReader(body), n: h.cfg.MaxDecompressedBytes}
 	}
 	var sum hash.Hash
 	if key != "" {
@@ -66,6 +69,10 @@ func (h *handlers) upload(c *gin.Context) {
 		h.abortBody(c, err, gz)
 		return
 	}
+	if !h.allowUploadDevices(c, func(i int) string { return pts[i].DeviceID }, len(pts)) ||
+		!h.limitUploadPoints(c, len(pts)) {
+		return
+	}
 
 	var idem *idempotency
 	if key != "" {
@@ -73,6 +80,12 @@ func (h *handlers) upload(c *gin.Context) {
 		// points: a point without a timestamp gets the receive time, which
 		// differs between a request and its retry.
 		idem = &idempotency{Key: key, Fingerprint: hex.EncodeToString(sum.Sum(nil)[:16])}
+		if id := keyID(c); id != "" {
+			// Each API key has its own Idempotency-Keys: one client cannot
+			// replay or block another's by guessing its keys. Key ids never
+			// hold '/'.
+			idem.Key = id + "/" + key
+		}
 	}
 	res, err := within(c.Request.Context(), h.cfg.RedisTimeout, func(ctx context.Context) (storeResult, error) {
 		return h.store(ctx, pts, idem)
@@ -84,7 +97,7 @@ func (h *handlers) upload(c *gin.Context) {
 	if res.Replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
-	h.m.accept(res.Accepted)
+	h.m.accept(res.Accepted, keyID(c))
 	c.JSON(http.StatusOK, uploadResponse{Message: "Data uploaded successfully", Accepted: res.Accepted})
 }
 
@@ -124,9 +137,9 @@ func (h *handlers) abortBody(c *gin.Context, err error, gz bool) {
 	case errors.As(err, &de):
 		abortError(c, http.StatusBadRequest, msgInvalidPoints, decodeDetails(de)...)
 	case errors.As(err, &tooBig):
-		h.abortTooLarge(c, "")
+		h.abortTooLarge(c, h.cfg.MaxBodyBytes, "")
 	case errors.Is(err, errInflatedTooLarge):
-		h.abortTooLarge(c, " after gzip decompression")
+		h.abortTooLarge(c, h.cfg.MaxDecompressedBytes, " after gzip decompression")
 	case errors.As(err, &badGzip):
 		abortError(c, http.StatusBadRequest, "the request body is not valid gzip", errorDetail{Message: badGzip.Error()})
 	default:
@@ -136,9 +149,9 @@ func (h *handlers) abortBody(c *gin.Context, err error, gz bool) {
 	}
 }
 
-func (h *handlers) abortTooLarge(c *gin.Context, after string) {
+func (h *handlers) abortTooLarge(c *gin.Context, limit int64, after string) {
 	abortError(c, http.StatusRequestEntityTooLarge,
-		"the request body is larger than "+strconv.FormatInt(h.cfg.MaxBodyBytes, 10)+" bytes"+after+
+		"the request body is larger than "+strconv.FormatInt(limit, 10)+" bytes"+after+
 			"; split the batch into smaller requests")
 }
 

@@ -164,7 +164,7 @@ func TestUploadRejected(t *testing.T) {
 		{name: "body over limit while reading", tune: func(c *RouterConfig) { c.MaxBodyBytes = 100 },
 			req:    req{body: []byte(strings.Repeat(" ", 101) + seedPoint), hideLength: true, header: map[string]string{"Content-Type": "application/json"}},
 			status: 413, errHas: "larger than 100 bytes; split"},
-		{name: "gzip bomb", tune: func(c *RouterConfig) { c.MaxBodyBytes = 1 << 20 },
+		{name: "gzip bomb", tune: func(c *RouterConfig) { c.MaxDecompressedBytes = 1 << 20 },
 			req:    req{body: bomb, header: map[string]string{"Content-Type": "application/json", "Content-Encoding": "gzip"}},
 			status: 413, errHas: "larger than 1048576 bytes after gzip decompression"},
 		{name: "too many points", tune: func(c *RouterConfig) { c.MaxBatch = 2 },

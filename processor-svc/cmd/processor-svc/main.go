@@ -72,10 +72,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return err
 	}
+	redisTLS, err := cfg.RedisTLS()
+	if err != nil {
+		return err
+	}
 	// One connection per partition for its blocking read, plus a few for
 	// claims, trimming and health checks.
 	conn, err := redisconn.Open(cfg.RedisURL, redisconn.Options{
-		Cluster: cfg.RedisCluster, PoolSize: cfg.Partitions + 8,
+		Cluster: cfg.RedisCluster, PoolSize: cfg.Partitions + 8, TLS: redisTLS,
 	})
 	if err != nil {
 		return err

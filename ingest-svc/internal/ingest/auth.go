@@ -1,0 +1,235 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// The realm of WWW-Authenticate.
+const authRealm = `Bearer realm="geostream"`
+
+// keyCtx is the gin context key of the request's *APIKey.
+const keyCtx = "geostream.api_key"
+
+// Why a request was refused before its handler ran, for
+// geostream_ingest_requests_refused_total.
+const (
+	refusedMissingKey  = "missing_key"
+	refusedInvalidKey  = "invalid_key"
+	refusedScope       = "scope"
+	refusedDevice      = "device"
+	refusedRateLimited = "rate_limited"
+	refusedConcurrency = "concurrency"
+	refusedOverloaded  = "overloaded"
+)
+
+// errBadCredentials is a request whose key headers cannot be read.
+var errBadCredentials = errors.New("bad credentials")
+
+// presentedKey returns the key a request carries, in
+// "Authorization: Bearer <key>" or "X-API-Key: <key>"; "" when it carries
+// none. Both headers may be sent if they hold the same key.
+func presentedKey(r *http.Request) (string, error) {
+	var keys []string
+	switch auth := r.Header.Values("Authorization"); len(auth) {
+	case 0:
+	case 1:
+		scheme, tok, _ := strings.Cut(strings.TrimSpace(auth[0]), " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			return "", fmt.Errorf("%w: the Authorization header must use the Bearer scheme", errBadCredentials)
+		}
+		keys = append(keys, strings.TrimSpace(tok))
+	default:
+		return "", fmt.Errorf("%w: send one Authorization header", errBadCredentials)
+	}
+	switch x := r.Header.Values("X-API-Key"); len(x) {
+	case 0:
+	case 1:
+		keys = append(keys, strings.TrimSpace(x[0]))
+	default:
+		return "", fmt.Errorf("%w: send one X-API-Key header", errBadCredentials)
+	}
+	if len(keys) == 2 && keys[0] != keys[1] {
+		return "", fmt.Errorf("%w: Authorization and X-API-Key hold different keys", errBadCredentials)
+	}
+	if len(keys) == 0 {
+		return "", nil
+	}
+	if keys[0] == "" {
+		return "", fmt.Errorf("%w: the key is empty", errBadCredentials)
+	}
+	return keys[0], nil
+}
+
+// authorize returns the middleware that lets a request through when it
+// carries a key with scope (401 without a valid key, 403 without the
+// scope), and stores the key for the handler (see apiKeyOf). With
+// authentication off it lets every request through.
+func (h *handlers) authorize(scope Scope) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if h.keys == nil {
+			c.Next()
+			return
+		}
+		presented, err := presentedKey(c.Request)
+		if err == nil && presented == "" {
+			h.refuse(c, refusedMissingKey, nil)
+			c.Header("WWW-Authenticate", authRealm)
+			abortError(c, http.StatusUnauthorized,
+				"this endpoint needs an API key: send the header Authorization: Bearer <key> (or X-API-Key: <key>)")
+			return
+		}
+		var k *APIKey
+		if err == nil {
+			k = h.keys.Authenticate(presented)
+		}
+		if k == nil {
+			h.refuse(c, refusedInvalidKey, nil)
+			c.Header("WWW-Authenticate", authRealm+`, error="invalid_token"`)
+			var details []errorDetail
+			if err != nil {
+				details = append(details, errorDetail{Message: strings.TrimPrefix(err.Error(), errBadCredentials.Error()+": ")})
+			}
+			abortError(c, http.StatusUnauthorized, "the API key is not valid; check it, or ask the operator for a new one", details...)
+			return
+		}
+		c.Set(keyCtx, k)
+		if !k.Has(scope) {
+			h.refuse(c, refusedScope, k)
+			c.Header("WWW-Authenticate", fmt.Sprintf(`%s, error="insufficient_scope", scope=%q`, authRealm, scope))
+			abortError(c, http.StatusForbidden, fmt.Sprintf("the API key %q may not %s: that needs the scope %s, the key has %s",
+				k.ID, scopeAction[scope], scope, k.scopeList()))
+			return
+		}
+		c.Next()
+	}
+}
+
+// scopeAction says what a scope allows, for the 403 answer.
+var scopeAction = map[Scope]string{
+	ScopeWrite:   "upload points",
+	ScopeRead:    "read summaries or devices",
+	ScopeMetrics: "read the metrics",
+}
+
+// apiKeyOf returns the key of an authorized request, nil when
+// authentication is off.
+func apiKeyOf(c *gin.Context) *APIKey {
+	v, _ := c.Get(keyCtx)
+	k, _ := v.(*APIKey)
+	return k
+}
+
+// keyID names a request's key in logs and metrics: "" without one.
+func keyID(c *gin.Context) string {
+	if k := apiKeyOf(c); k != nil {
+		return k.ID
+	}
+	return ""
+}
+
+// allowDevice answers 403 and returns false when the request's key may not
+// read or write device id (see APIKey.Prefixes).
+func (h *handlers) allowDevice(c *gin.Context, id, verb string) bool {
+	k := apiKeyOf(c)
+	if k == nil || k.Allows(id) {
+		return true
+	}
+	h.refuse(c, refusedDevice, k)
+	abortError(c, http.StatusForbidden, fmt.Sprintf("the API key %q may only %s devices whose id starts with %s; device %q is not one of them",
+		k.ID, verb, k.prefixList(), id))
+	return false
+}
+
+// allowAllDevices answers 403 and returns false when the request's key is
+// limited to some devices: a summary of all devices includes the others.
+func (h *handlers) allowAllDevices(c *gin.Context) bool {
+	k := apiKeyOf(c)
+	if k == nil || len(k.Prefixes) == 0 {
+		return true
+	}
+	h.refuse(c, refusedDevice, k)
+	abortError(c, http.StatusForbidden, fmt.Sprintf("the API key %q may only read devices whose id starts with %s; "+
+		"give device_id (a summary of all devices would include the others)", k.ID, k.prefixList()))
+	return false
+}
+
+// maxDeviceDetails bounds the details of a 403 for an upload's devices.
+const maxDeviceDetails = 10
+
+// allowUploadDevices answers 403 and returns false when some point's
+// device is outside the request key's prefixes; details name the first
+// such points. The batch is all or nothing: nothing is stored.
+func (h *handlers) allowUploadDevices(c *gin.Context, devices func(int) string, n int) bool {
+	k := apiKeyOf(c)
+	if k == nil || len(k.Prefixes) == 0 {
+		return true
+	}
+	var details []errorDetail
+	bad := 0
+	for i := range n {
+		id := devices(i)
+		if k.Allows(id) {
+			continue
+		}
+		if bad++; bad <= maxDeviceDetails {
+			details = append(details, errorDetail{Index: &i, Field: "device_id",
+				Message: fmt.Sprintf("device %q does not start with %s", id, k.prefixList())})
+		}
+	}
+	if bad == 0 {
+		return true
+	}
+	if bad > maxDeviceDetails {
+		details = append(details, errorDetail{Message: fmt.Sprintf("and %d more points", bad-maxDeviceDetails)})
+	}
+	h.refuse(c, refusedDevice, k)
+	abortError(c, http.StatusForbidden, fmt.Sprintf("the API key %q may only write devices whose id starts with %s; nothing was stored",
+		k.ID, k.prefixList()), details...)
+	return false
+}
+
+// refuse counts and logs (at debug level: a flood of bad requests must not
+// flood the logs) a request refused for reason, with the key's id, never
+// the key.
+func (h *handlers) refuse(c *gin.Context, reason string, k *APIKey) {
+	id := ""
+	if k != nil {
+		id = k.ID
+	}
+	h.m.refused(reason, id)
+	h.log.Debug("request refused", "reason", reason, "key", id, "method", c.Request.Method, "path", c.Request.URL.Path)
+}
+
+// OpenWarning returns the start-up warning of a service that anyone who
+// reaches it may use: authentication off on an address other than
+// loopback. "" when there is nothing to warn about.
+func (c *Config) OpenWarning(keys *KeySet) string {
+	if keys != nil || isLoopback(c.HTTPAddr) {
+		return ""
+	}
+	return "AUTHENTICATION IS OFF and the API listens on " + c.HTTPAddr +
+		": anyone who can reach it may upload points and read every device. " +
+		"Configure API keys (--api-keys-file or GEOSTREAM_API_KEYS; see docs/security.md), " +
+		"or listen on 127.0.0.1 for a local demo"
+}
+
+// isLoopback reports whether a listen address accepts loopback
+// connections only: localhost or a loopback IP. An empty host or 0.0.0.0
+// is every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
