@@ -55,11 +55,17 @@ local itype = redis.call('TYPE', index)['ok']
 if itype ~= 'zset' and itype ~= 'none' then
   return redis.error_reply('ERR applysums: ' .. index .. ' is not a sorted set')
 end
+-- Read every aggregate's current bounds and last position now: the reads
+-- also prove each key is a hash (or absent) before anything is written, and
+-- spare a read per key later.
+local fields = {'n', 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax', 'lt', 'llat', 'llon'}
+local cur = {}
 for k = 3, #KEYS do
-  local t = redis.call('TYPE', KEYS[k])['ok']
-  if t ~= 'hash' and t ~= 'none' then
+  local r = redis.pcall('HMGET', KEYS[k], unpack(fields))
+  if type(r) ~= 'table' or r.err then
     return redis.error_reply('ERR applysums: ' .. KEYS[k] .. ' is not a hash')
   end
+  cur[k] = r
 end
 for i = first, devFirst - 1 do
   if not string.match(ARGV[i], '^%-?%d+$') then
@@ -96,40 +102,52 @@ for c = 4, 3 + n, chunk do
   redis.call('XACK', stream, group, unpack(ARGV, c, math.min(c + chunk - 1, 3 + n)))
 end
 
-local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
-local bounds = {'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax'}
-for k = 1, nagg do
-  local key = KEYS[k + 2]
-  local o = first + (k - 1) * 13
-  if ARGV[o + 1] ~= '0' then -- n = 0: a device hash kept only for its last position
-    for i = 1, 6 do redis.call('HINCRBY', key, sums[i], ARGV[o + i]) end
-    local cur = redis.call('HMGET', key, unpack(bounds))
-    local set = {}
-    for i = 1, 6 do -- odd: minima, even: maxima (invariant 3)
-      local v = tonumber(ARGV[o + 6 + i])
-      local c = cur[i] and tonumber(cur[i])
-      if not c or (i % 2 == 1 and v < c) or (i % 2 == 0 and v > c) then
-        set[#set + 1] = bounds[i]
-        set[#set + 1] = ARGV[o + 6 + i]
-      end
-    end
-    if #set > 0 then redis.call('HSET', key, unpack(set)) end
-  end
-  if ARGV[o] ~= '0' then redis.call('PEXPIREAT', key, ARGV[o]) end
-end
-
 local function later(t, lat, lon, t0, lat0, lon0)
   if t ~= t0 then return t > t0 end
   if lat ~= lat0 then return lat > lat0 end
   return lon > lon0
 end
+local devAt, members = {}, {}
 for d = devFirst, #ARGV, 5 do
-  local key = KEYS[tonumber(ARGV[d])]
-  local t, lat, lon = tonumber(ARGV[d + 2]), tonumber(ARGV[d + 3]), tonumber(ARGV[d + 4])
-  local cur = redis.call('HMGET', key, 'lt', 'llat', 'llon')
-  if not cur[1] or later(t, lat, lon, tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3])) then
-    redis.call('HSET', key, 'lt', ARGV[d + 2], 'llat', ARGV[d + 3], 'llon', ARGV[d + 4])
+  devAt[tonumber(ARGV[d])] = d
+  members[#members + 1] = 0
+  members[#members + 1] = ARGV[d + 1]
+end
+
+local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
+for k = 3, #KEYS do
+  local key, c = KEYS[k], cur[k]
+  local o = first + (k - 3) * 13
+  local set = {}
+  if ARGV[o + 1] ~= '0' then -- n = 0: a device hash kept only for its last position
+    for i = 1, 6 do redis.call('HINCRBY', key, sums[i], ARGV[o + i]) end
+    for i = 1, 6 do -- odd: minima, even: maxima (invariant 3)
+      local v = tonumber(ARGV[o + 6 + i])
+      local old = c[i + 1] and tonumber(c[i + 1])
+      if not old or (i % 2 == 1 and v < old) or (i % 2 == 0 and v > old) then
+        set[#set + 1] = fields[i + 1]
+        set[#set + 1] = ARGV[o + 6 + i]
+      end
+    end
   end
-  redis.call('ZADD', index, 0, ARGV[d + 1])
+  local d = devAt[k]
+  if d then
+    local t, lat, lon = tonumber(ARGV[d + 2]), tonumber(ARGV[d + 3]), tonumber(ARGV[d + 4])
+    if not c[8] or later(t, lat, lon, tonumber(c[8]), tonumber(c[9]), tonumber(c[10])) then
+      set[#set + 1] = 'lt'
+      set[#set + 1] = ARGV[d + 2]
+      set[#set + 1] = 'llat'
+      set[#set + 1] = ARGV[d + 3]
+      set[#set + 1] = 'llon'
+      set[#set + 1] = ARGV[d + 4]
+    end
+  end
+  if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  -- A bucket's expiry is a function of the bucket alone, so the call that
+  -- creates the hash sets it and later calls need not repeat it.
+  if ARGV[o] ~= '0' and not c[1] then redis.call('PEXPIREAT', key, ARGV[o]) end
+end
+for c = 1, #members, 2000 do -- chunks: unpack spreads at most a few thousand values
+  redis.call('ZADD', index, unpack(members, c, math.min(c + 1999, #members)))
 end
 return {n, 0}

@@ -3,6 +3,7 @@ package scripts
 import (
 	"context"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -154,6 +155,34 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 		}
 		if p, _ := c.XPending(ctx, stream, keys.Group).Result(); p.Count != 2 {
 			t.Errorf("pending = %d, want 2 (nothing acknowledged)", p.Count)
+		}
+	})
+}
+
+// Thousands of devices in one batch: the device index update goes in chunks
+// (a single ZADD would spread more values than Lua's unpack can).
+func TestApplySumsManyDevices(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		f := newFixture(t, c)
+		devs := make([]string, 6000)
+		for i := range devs {
+			devs[i] = "d" + strconv.Itoa(i)
+		}
+		pts := randomPoints(rand.New(rand.NewPCG(29, 30)), len(devs), "x")
+		for i := range pts {
+			pts[i].DeviceID = devs[i]
+		}
+		f.append(t, pts)
+		msgs := f.read(t, "c1", int64(len(pts)))
+		n, all, err := f.sumBatch(t, msgs).Run(context.Background(), c, keys.Group, "c1")
+		if err != nil || !all || n != int64(len(pts)) {
+			t.Fatalf("applied %d, all %v, %v", n, all, err)
+		}
+		if got, _ := c.ZCard(context.Background(), f.schema.DeviceIndex(0)).Result(); got != int64(len(devs)) {
+			t.Errorf("device index holds %d, want %d", got, len(devs))
+		}
+		if got, want := f.sums(t, f.schema.Device(0, "d4321")), sumOf(pts[4321:4322]); got != want {
+			t.Errorf("device d4321 = %+v, want %+v", got, want)
 		}
 	})
 }
