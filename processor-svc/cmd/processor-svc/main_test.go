@@ -15,6 +15,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/processor-svc/internal/processor"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/redisconn"
@@ -113,7 +114,7 @@ func TestRunLogsEffectiveConfig(t *testing.T) {
 	if strings.Contains(out, "s3cret") {
 		t.Errorf("password logged:\n%s", out)
 	}
-	for _, want := range []string{`"consumer":"c1"`, `"redis-url":"redis://:xxxxx@`, `"batch-size":"500"`} {
+	for _, want := range []string{`"consumer":"c1"`, `"redis-url":"redis://:xxxxx@`, `"batch-size":"` + strconv.Itoa(processor.DefaultBatchSize) + `"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
