@@ -46,6 +46,9 @@ type Common struct {
 	LogLevel string
 	// ShutdownGrace bounds the graceful shutdown; default DefaultShutdownGrace.
 	ShutdownGrace time.Duration
+	// PprofAddr serves net/http/pprof on its own listener when set; empty
+	// (the default) serves no profiles.
+	PprofAddr string
 	// Resolutions are the time-bucket resolutions and retentions the
 	// processor keeps and ingest reads (window.Parse syntax); default
 	// window.DefaultSpec. Pinned in Redis like the partition count.
@@ -66,6 +69,7 @@ func (c *Common) Register(s *envflag.Set, defaultHTTPAddr string) {
 	s.String(&c.LogFormat, "log-format", "auto", "log format: text, json or auto (text on a terminal)")
 	s.String(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	s.Duration(&c.ShutdownGrace, "shutdown-grace", DefaultShutdownGrace, "time in-flight work may take after SIGTERM")
+	s.String(&c.PprofAddr, "pprof-addr", "", "serve Go runtime profiles (net/http/pprof) on this address; empty = off (keep it private)")
 	s.String(&c.Resolutions, "resolutions", window.DefaultSpec, "time buckets kept: comma-separated size:retention[:device-retention] (fixed per deployment)")
 }
 
@@ -88,6 +92,11 @@ func (c *Common) Validate() error {
 	case "text", "json", "auto":
 	default:
 		errs = append(errs, fmt.Errorf("log-format %q: want text, json or auto", c.LogFormat))
+	}
+	if c.PprofAddr != "" {
+		if _, _, err := net.SplitHostPort(c.PprofAddr); err != nil {
+			errs = append(errs, fmt.Errorf("pprof-addr %q: %w", c.PprofAddr, err))
+		}
 	}
 	if _, err := window.Parse(c.resolutions()); err != nil {
 		errs = append(errs, fmt.Errorf("resolutions: %w", err))

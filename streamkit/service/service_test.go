@@ -203,3 +203,30 @@ func TestCommonRedisTLS(t *testing.T) {
 		})
 	}
 }
+
+func TestServePprof(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var logs bytes.Buffer
+	log, _ := logx.New(&logs, "text", "info")
+	if err := ServePprof(ctx, addr, log); err != nil {
+		t.Fatal(err)
+	}
+	r, err := http.Get("http://" + addr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("pprof: %d", r.StatusCode)
+	}
+	if err := ServePprof(ctx, addr, log); err == nil {
+		t.Error("second listener on the same address: want error")
+	}
+}

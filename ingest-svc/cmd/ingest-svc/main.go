@@ -109,6 +109,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	defer conn.Close()
 	log.Info("redis", "where", conn.Describe())
+	if cfg.PprofAddr != "" {
+		if err := service.ServePprof(ctx, cfg.PprofAddr, log); err != nil {
+			return err
+		}
+	}
 	wins, err := cfg.Windows()
 	if err != nil {
 		return err

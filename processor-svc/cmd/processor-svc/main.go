@@ -86,6 +86,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	defer conn.Close()
 	log.Info("redis", "at", conn.Describe())
+	if cfg.PprofAddr != "" {
+		if err := service.ServePprof(ctx, cfg.PprofAddr, log); err != nil {
+			return err
+		}
+	}
 
 	pins, err := cfg.MetaPins()
 	if err != nil {
