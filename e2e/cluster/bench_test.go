@@ -1,3 +1,5 @@
+//go:build geostream_bench
+
 package cluster
 
 import (
@@ -17,18 +19,13 @@ import (
 )
 
 // The measurements behind docs/scaling.md. They take minutes and load the
-// machine, so they run only with GEOSTREAM_BENCH=1:
+// machine, so they are built only with the geostream_bench tag (a normal
+// test run does not compile them, so nothing is skipped there):
 //
-//	GEOSTREAM_BENCH=1 go test -count=1 -run 'TestThroughput|TestMemory' -v -timeout 30m ./e2e/cluster/
+//	go test -tags geostream_bench -count=1 -run 'TestThroughput|TestMemory' -v -timeout 30m ./e2e/cluster/
 //
 // GEOSTREAM_BENCH_POINTS sets the points per throughput run (default
 // 200000).
-func benchOnly(t *testing.T) {
-	t.Helper()
-	if os.Getenv("GEOSTREAM_BENCH") == "" {
-		t.Skip("a measurement, not a test: set GEOSTREAM_BENCH=1 to run it")
-	}
-}
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/<pid>/stat
 // (100 on every Linux platform Go supports).
@@ -119,7 +116,6 @@ type throughputRow struct {
 // machine's cores: the table says how the work divides, not how far it
 // scales.
 func TestThroughput(t *testing.T) {
-	benchOnly(t)
 	n := int64(200_000)
 	if v := os.Getenv("GEOSTREAM_BENCH_POINTS"); v != "" {
 		var err error
@@ -255,7 +251,6 @@ func throughputTable(rows []throughputRow) string {
 // "uniform" (the seed's points: device, time, lat, lon) and "tracks" (with
 // altitude, speed, heading and accuracy).
 func TestMemory(t *testing.T) {
-	benchOnly(t)
 	const n = 100_000
 	for _, mode := range []string{"uniform", "tracks"} {
 		t.Run(mode, func(t *testing.T) {

@@ -5,7 +5,7 @@
 // and slots moved between masters under load.
 //
 // The throughput and memory measurements of docs/scaling.md live here too;
-// they run only with GEOSTREAM_BENCH=1:
+// they are built only with the geostream_bench tag:
 //
-//	GEOSTREAM_BENCH=1 go test -count=1 -run 'TestThroughput|TestMemory' -v -timeout 30m ./e2e/cluster/
+//	go test -tags geostream_bench -count=1 -run 'TestThroughput|TestMemory' -v -timeout 30m ./e2e/cluster/
 package cluster
