@@ -8,7 +8,7 @@ test: ## vet and test every module (integration tests start their own redis-serv
 	scripts/test
 
 build: ## build every binary into ./bin
-	go build -o bin/ ./streamkit/cmd/embedded-redis ./ingest-svc/cmd/ingest-svc \
+	go build -o bin/ ./streamkit/cmd/embedded-redis ./streamkit/cmd/healthcheck ./ingest-svc/cmd/ingest-svc \
 		./processor-svc/cmd/processor-svc ./simulator/cmd/simulator
 
 vet:
