@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geostream/geostream/e2e/internal/binaries"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
 	"github.com/geostream/geostream/streamkit/redistest"
@@ -47,22 +48,12 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	for _, b := range []struct {
-		dst *string
-		pkg string
-	}{
-		{&bin.ingest, "./ingest-svc/cmd/ingest-svc"},
-		{&bin.processor, "./processor-svc/cmd/processor-svc"},
-		{&bin.simulator, "./simulator/cmd/simulator"},
-	} {
-		*b.dst = filepath.Join(dir, filepath.Base(b.pkg))
-		cmd := exec.Command("go", "build", "-o", *b.dst, b.pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
-			return 1
-		}
+	built, err := binaries.Build(root, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
+	bin.ingest, bin.processor, bin.simulator = built.Ingest, built.Processor, built.Simulator
 	return m.Run()
 }
 
