@@ -102,10 +102,26 @@ func (b *SumBatch) Run(ctx context.Context, c redis.Scripter, group, consumer st
 	if len(b.ids) == 0 {
 		return 0, true, nil
 	}
+	keys, args := b.Layout(group, consumer)
+	res, err := ApplySums.Run(ctx, c, keys, args...).Int64Slice()
+	if err != nil {
+		return 0, false, fmt.Errorf("apply sums of %d entries to %s: %w", len(b.ids), b.stream, err)
+	}
+	if len(res) != 2 {
+		return 0, false, fmt.Errorf("apply sums %s: unexpected reply %v", b.stream, res)
+	}
+	if res[0] < 0 {
+		return 0, false, nil
+	}
+	return res[0], true, nil
+}
+
+// Layout returns the keys and arguments of the batch's ApplySums call.
+func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any) {
 	keys := make([]string, 0, len(b.keys)+2)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
-	args := make([]any, 0, 3+len(b.ids)+13*len(b.keys)+5*len(b.devs))
+	args = make([]any, 0, 3+len(b.ids)+13*len(b.keys)+5*len(b.devs))
 	args = append(args, group, consumer, len(b.ids))
 	for _, id := range b.ids {
 		args = append(args, id)
@@ -119,15 +135,5 @@ func (b *SumBatch) Run(ctx context.Context, c redis.Scripter, group, consumer st
 	for i, d := range b.devs {
 		args = append(args, i+3, d.id, strconv.FormatInt(d.t, 10), d.lat, d.lon)
 	}
-	res, err := ApplySums.Run(ctx, c, keys, args...).Int64Slice()
-	if err != nil {
-		return 0, false, fmt.Errorf("apply sums of %d entries to %s: %w", len(b.ids), b.stream, err)
-	}
-	if len(res) != 2 {
-		return 0, false, fmt.Errorf("apply sums %s: unexpected reply %v", b.stream, res)
-	}
-	if res[0] < 0 {
-		return 0, false, nil
-	}
-	return res[0], true, nil
+	return keys, args
 }

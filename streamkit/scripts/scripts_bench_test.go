@@ -194,3 +194,77 @@ func BenchmarkApplyRun(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkApplySumsRun runs one applysums.lua call (the processor's fast
+// path) of fresh entries on redis-server, with AOF off and with AOF
+// everysec as compose runs it: Redis writes every command a script makes
+// to the AOF, so the number of writes per entry matters as much as the
+// commands' own cost. The batch is the processor's default read (5,000
+// entries) from 250 devices, a partition's share of the benchmark's
+// 1,000-device fleet.
+func BenchmarkApplySumsRun(b *testing.B) {
+	if !redistest.Required() && !hasRedisServer() {
+		b.Skip("redis-server not installed")
+	}
+	ctx := context.Background()
+	wins, err := window.Parse(window.DefaultSpec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, aof := range []string{"no", "yes"} {
+		c := redistest.Start(b, "--appendonly", aof, "--appendfsync", "everysec").Client()
+		for _, tc := range []struct{ entries, devices int }{{5000, 250}, {5000, 5000}, {500, 250}} {
+			b.Run(fmt.Sprintf("aof=%s/entries=%d/devices=%d", aof, tc.entries, tc.devices), func(b *testing.B) {
+				sc, err := keys.New(fmt.Sprintf("bs%d", tc.devices), 1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				stream := sc.Stream(0)
+				if err := c.XGroupCreateMkStream(ctx, stream, keys.Group, "$").Err(); err != nil {
+					b.Fatal(err)
+				}
+				now := time.Now().UnixMilli()
+				pts := benchPoints(tc.entries, tc.devices, now-600_000)
+				for i := range pts {
+					pts[i].TimeMs = now - 600_000 + int64(i)*10 // 10 ms apart, as in bench/run
+				}
+				var aggs []scripts.AggKey
+				for b.Loop() {
+					b.StopTimer()
+					for lo := 0; lo < len(pts); lo += 500 {
+						ab := scripts.AppendBatch{Stream: stream}
+						for i := lo; i < min(lo+500, len(pts)); i++ {
+							ab.Add(&pts[i])
+						}
+						if _, err := ab.Run(ctx, c); err != nil {
+							b.Fatal(err)
+						}
+					}
+					res, err := c.XReadGroup(ctx, &redis.XReadGroupArgs{
+						Group: keys.Group, Consumer: "bench", Streams: []string{stream, ">"}, Count: int64(tc.entries), Block: -1,
+					}).Result()
+					if err != nil {
+						b.Fatal(err)
+					}
+					batch := scripts.NewSumBatch(stream, sc.DeviceIndex(0))
+					for _, m := range res[0].Messages {
+						p, err := point.FromValues(m.Values)
+						if err != nil {
+							b.Fatal(err)
+						}
+						aggs = wins.AggKeys(sc, 0, p, now, aggs)
+						if err := batch.Add(m.ID, p, sc.Device(0, p.DeviceID), aggs); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.StartTimer()
+					if n, all, err := batch.Run(ctx, c, keys.Group, "bench"); err != nil || !all || n != int64(tc.entries) {
+						b.Fatalf("apply sums: %d %v %v", n, all, err)
+					}
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(tc.entries), "ns/entry")
+				c.Del(ctx, stream)
+			})
+		}
+	}
+}
