@@ -133,25 +133,58 @@ func (p *Processor) trimTarget(ctx context.Context, stream string) (streamID, er
 }
 
 // trimStep removes at most TrimStep of the entries below target with one
-// exact XTRIM MINID (XTRIM's LIMIT needs "~", which removes only whole
-// nodes, so it cannot bound an exact trim). It reads the first TrimStep+1
-// entries: when the last of them is below target, trimming to its ID removes
-// exactly the TrimStep before it and more may remain; otherwise trimming to
-// target removes every entry below target, all of them among the ones read.
-// done reports that no entry below target remains.
+// exact XTRIM MINID, and reads as little of the stream as it can to find
+// where to cut. done reports that no entry below target remains.
+//
+//  1. XRANGE - + COUNT 1 reads the oldest entry only. When there is none,
+//     or it is not below target, nothing can be trimmed: done, one entry
+//     read at most. This is every pass that finds nothing to do.
+//  2. XLEN ≤ TrimStep: the entries below target are among those, so
+//     XTRIM MINID target removes at most TrimStep and leaves none below
+//     target: done, no entry read.
+//  3. Otherwise XRANGE - (target COUNT TrimStep+1 reads only entries below
+//     target (never one at or above it). Fewer than TrimStep+1: they
+//     are all the entries below target; trim to target, done. Exactly
+//     TrimStep+1: trim to the ID of the last one, which removes exactly
+//     the TrimStep before it and keeps it (below target, so not done).
+//
+// What must hold:
+//   - Safety: the threshold given to XTRIM MINID is never above target:
+//     it is target, or the ID of an entry read that is checked to be below
+//     target. XTRIM MINID t (exact, no "~") removes only IDs < t, so no
+//     entry with an ID ≥ target is ever removed, whatever the reads
+//     returned and whatever ran between them.
+//   - Step bound (at most TrimStep removed): no entry is ever added below
+//     target or below an entry read, since XADD gives an entry an ID above
+//     the stream's last ID, which is at least every entry read and the
+//     group's last-delivered-id L, and target ≤ L+1 (trimTarget). So the
+//     counts read (XLEN, the range) bound the XTRIM. Between them, other
+//     trimmers (or XDEL) can only remove entries, which makes the step
+//     smaller, never larger. (A group moved by XGROUP SETID past the
+//     stream's last ID, followed by XADDs with explicit IDs below it,
+//     could make one step larger; never unsafe.)
+//   - Progress: a step that is not done removes at least the oldest
+//     entry, unless another trimmer removed it first; entries below target
+//     are never added, so trimPartition's loop ends.
+//
+// Approximate trimming (XTRIM MINID ~ target LIMIT n) is not used: on
+// redis-server it removes whole listpack nodes only (none when n is below
+// a node's size, and never the partial node holding target), and miniredis
+// ignores both "~" and LIMIT and trims everything below target, so the two
+// would behave differently, and an exact finish would still be needed.
 func (p *Processor) trimStep(ctx context.Context, stream string, target streamID) (removed int64, done bool, err error) {
 	if target == (streamID{}) {
 		return 0, true, nil
 	}
 	step := p.cfg.TrimStep
-	msgs, err := p.client.XRangeN(ctx, stream, "-", "+", int64(step)+1).Result()
+	oldest, err := p.client.XRangeN(ctx, stream, "-", "+", 1).Result()
 	if err != nil {
-		return 0, false, fmt.Errorf("xrange %s: %w", stream, err)
+		return 0, false, fmt.Errorf("xrange %s - + count 1: %w", stream, err)
 	}
-	if len(msgs) == 0 {
+	if len(oldest) == 0 {
 		return 0, true, nil
 	}
-	first, err := parseStreamID(msgs[0].ID)
+	first, err := parseStreamID(oldest[0].ID)
 	if err != nil {
 		return 0, false, err
 	}
@@ -159,18 +192,28 @@ func (p *Processor) trimStep(ctx context.Context, stream string, target streamID
 		return 0, true, nil
 	}
 	threshold, done := target, true
-	if len(msgs) > step {
-		nth, err := parseStreamID(msgs[step].ID)
+	n, err := p.client.XLen(ctx, stream).Result()
+	if err != nil {
+		return 0, false, fmt.Errorf("xlen %s: %w", stream, err)
+	}
+	if n > int64(step) {
+		msgs, err := p.client.XRangeN(ctx, stream, "-", "("+target.String(), int64(step)+1).Result()
 		if err != nil {
-			return 0, false, err
+			return 0, false, fmt.Errorf("xrange %s - (%s: %w", stream, target, err)
 		}
-		if nth.less(target) {
-			threshold, done = nth, false
+		if len(msgs) > step {
+			nth, err := parseStreamID(msgs[step].ID)
+			if err != nil {
+				return 0, false, err
+			}
+			if nth.less(target) { // always: the range ends below target
+				threshold, done = nth, false
+			}
 		}
 	}
-	n, err := p.client.XTrimMinID(ctx, stream, threshold.String()).Result()
+	removed, err = p.client.XTrimMinID(ctx, stream, threshold.String()).Result()
 	if err != nil {
 		return 0, false, fmt.Errorf("xtrim %s minid %s: %w", stream, threshold, err)
 	}
-	return n, done, nil
+	return removed, done, nil
 }

@@ -3,12 +3,16 @@ package processor
 import (
 	"context"
 	"fmt"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // addEntries appends n points to stream with IDs from Redis's clock, or at
@@ -295,4 +299,234 @@ func mustParse(tb testing.TB, id string) streamID {
 		tb.Fatal(err)
 	}
 	return v
+}
+
+// trimBackends runs f against miniredis and against a real redis-server
+// (skipped when none is installed, unless CI or GEOSTREAM_REQUIRE_REDIS is
+// set), so that trimming is known to behave the same on both.
+func trimBackends(t *testing.T, f func(t *testing.T, c *redis.Client)) {
+	t.Run("miniredis", func(t *testing.T) {
+		m := miniredis.RunT(t)
+		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { c.Close() })
+		f(t, c)
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		f(t, redistest.Start(t).Client())
+	})
+}
+
+// readCounter is a go-redis hook that counts the stream entries the
+// commands of a client returned and records the commands' names.
+type readCounter struct {
+	mu      sync.Mutex
+	entries int
+	cmds    []string
+}
+
+// countedClient returns a second client of c's server that counts with h.
+func countedClient(tb testing.TB, c *redis.Client) (*redis.Client, *readCounter) {
+	tb.Helper()
+	h := &readCounter{}
+	cc := redis.NewClient(&redis.Options{Addr: c.Options().Addr})
+	cc.AddHook(h)
+	tb.Cleanup(func() { cc.Close() })
+	return cc, h
+}
+
+func (h *readCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *readCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		h.record(cmd)
+		return err
+	}
+}
+
+func (h *readCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, cmd := range cmds {
+			h.record(cmd)
+		}
+		return err
+	}
+}
+
+func (h *readCounter) record(cmd redis.Cmder) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cmds = append(h.cmds, cmd.Name())
+	switch c := cmd.(type) {
+	case *redis.XMessageSliceCmd:
+		h.entries += len(c.Val())
+	case *redis.XStreamSliceCmd:
+		for _, s := range c.Val() {
+			h.entries += len(s.Messages)
+		}
+	case *redis.XAutoClaimCmd:
+		msgs, _ := c.Val()
+		h.entries += len(msgs)
+	}
+}
+
+// reset returns the entries read and the commands sent since the last reset.
+func (h *readCounter) reset() (entries int, cmds []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	entries, cmds = h.entries, h.cmds
+	h.entries, h.cmds = 0, nil
+	return entries, cmds
+}
+
+func countOf(cmds []string, name string) int {
+	n := 0
+	for _, c := range cmds {
+		if strings.EqualFold(c, name) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestTrimNothingToTrimReadsOneEntry: a trim pass that finds nothing below
+// the target reads at most the oldest entry of the stream, and sends no
+// XLEN or XTRIM, however long the stream is.
+func TestTrimNothingToTrimReadsOneEntry(t *testing.T) {
+	const n, step = 300, 50
+	for _, tc := range []struct {
+		name      string
+		retention time.Duration
+		delivered int
+		acked     int // of the delivered entries, the oldest ones
+	}{
+		{"empty", 0, 0, 0},
+		{"nothing delivered", 0, 0, 0},
+		{"delivered, nothing acknowledged", 0, n, 0},
+		{"acknowledged but younger than retention", time.Hour, n, n},
+		{"already trimmed", 0, n, 120},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			trimBackends(t, func(t *testing.T, c *redis.Client) {
+				cc, h := countedClient(t, c)
+				s := newSchema(t, 1)
+				p := newTrimmer(t, cc, s, step, tc.retention)
+				stream := s.Stream(0)
+				var ids []string
+				if tc.name != "empty" {
+					ids = addEntries(t, c, stream, n, 0)
+				}
+				if tc.delivered > 0 {
+					deliver(t, c, stream, tc.delivered)
+				}
+				ack(t, c, stream, ids[:tc.acked]...)
+				if tc.name == "already trimmed" {
+					if removed, err := p.trimPartition(context.Background(), 0); err != nil || removed != int64(tc.acked) {
+						t.Fatalf("first pass removed %d (%v), want %d", removed, err, tc.acked)
+					}
+					ids = ids[tc.acked:]
+				}
+				h.reset()
+
+				removed, err := p.trimPartition(context.Background(), 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				entries, cmds := h.reset()
+				if removed != 0 {
+					t.Errorf("removed %d, want 0", removed)
+				}
+				if entries > 1 {
+					t.Errorf("the pass read %d entries, want at most 1 (commands %v)", entries, cmds)
+				}
+				if countOf(cmds, "xtrim")+countOf(cmds, "xlen") != 0 || countOf(cmds, "xrange") > 1 {
+					t.Errorf("the pass sent %v, want at most one XRANGE and no XLEN or XTRIM", cmds)
+				}
+				if got := streamIDs(t, c, stream); fmt.Sprint(got) != fmt.Sprint(ids) {
+					t.Errorf("stream holds %d entries, want the %d there were", len(got), len(ids))
+				}
+			})
+		})
+	}
+}
+
+// TestTrimCutBelowTarget: for every target (an entry's ID, or an ID
+// between two entries) and step size, the steps remove exactly the entries
+// below the target, TrimStep at a time and the rest in the last step; the
+// entry at or just above the target stays; and the entries read are those
+// removed plus at most two a step (the oldest, and the one the cut keeps).
+func TestTrimCutBelowTarget(t *testing.T) {
+	const n = 24
+	trimBackends(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("%d-5", 1000+10*i) // gaps between entries
+		}
+		for _, step := range []int{1, 5, 7, 24, 100} {
+			cc, h := countedClient(t, c)
+			p := newTrimmer(t, cc, newSchema(t, 1), step, 0)
+			for k := 0; k <= n; k++ { // the entries ids[:k] are below target
+				var targets []streamID
+				if k < n {
+					at := mustParse(t, ids[k])
+					targets = append(targets, at, streamID{at.ms, at.seq - 1}, streamID{at.ms, 0})
+				}
+				if k > 0 {
+					before := mustParse(t, ids[k-1])
+					targets = append(targets, before.next(), streamID{before.ms + 1, 0})
+				}
+				for _, target := range targets {
+					name := fmt.Sprintf("step %d/target %s", step, target)
+					stream := "trimcut:" + name
+					pipe := c.Pipeline()
+					for i, id := range ids {
+						pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, ID: id, Values: []any{"i", i}})
+					}
+					if _, err := pipe.Exec(ctx); err != nil {
+						t.Fatal(err)
+					}
+					h.reset()
+
+					var total int64
+					calls, wantCalls := 0, max(1, (k+step-1)/step)
+					for done := false; !done; {
+						if calls++; calls > wantCalls {
+							t.Fatalf("%s: not done after %d steps", name, wantCalls)
+						}
+						removed, d, err := p.trimStep(ctx, stream, target)
+						if err != nil {
+							t.Fatal(err)
+						}
+						done = d
+						want := int64(min(step, k-int(total)))
+						if removed != want {
+							t.Fatalf("%s: step %d removed %d, want %d", name, calls, removed, want)
+						}
+						total += removed
+					}
+					entries, cmds := h.reset()
+					if calls != wantCalls || total != int64(k) {
+						t.Errorf("%s: %d steps removed %d, want %d steps removing %d", name, calls, total, wantCalls, k)
+					}
+					if entries > k+2*calls {
+						t.Errorf("%s: read %d entries to remove %d in %d steps, want at most %d (commands %v)", name, entries, k, calls, k+2*calls, cmds)
+					}
+					if got := countOf(cmds, "xtrim"); got != (k+step-1)/step {
+						t.Errorf("%s: %d XTRIM, want %d", name, got, (k+step-1)/step)
+					}
+					if got := streamIDs(t, c, stream); fmt.Sprint(got) != fmt.Sprint(ids[k:]) {
+						t.Errorf("%s: stream holds %v, want %v", name, got, ids[k:])
+					}
+					if removed, done, err := p.trimStep(ctx, stream, target); removed != 0 || !done || err != nil {
+						t.Errorf("%s: another step removed %d done %v (%v), want 0 true", name, removed, done, err)
+					}
+					if err := c.Del(ctx, stream).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	})
 }
