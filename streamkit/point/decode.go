@@ -179,21 +179,46 @@ func Decode(r io.Reader, kind BodyKind, opts DecodeOptions) ([]Point, error) {
 
 // DecodeBytes is Decode of a body already in memory. Its errors are always
 // *DecodeError (or an unknown kind).
+//
+// A body is read once when it is valid (the usual case): the scanner checks
+// the JSON syntax of what it reads itself. At the first problem of any kind
+// it gives up, and the body is decoded again the thorough way (json.Valid
+// first, to find and describe its first syntax error, then the scanner over
+// the valid part), which alone says what is wrong.
 func DecodeBytes(data []byte, kind BodyKind, opts DecodeOptions) ([]Point, error) {
-	d := newDecoder(opts)
-	data = bytes.TrimPrefix(data, utf8BOM) // RFC 8259 §8.1: may be ignored
-	switch kind {
-	case BodyJSON:
-		d.json(data)
-	case BodyNDJSON:
-		d.ndjson(data)
-	default:
+	return decodeBytes(data, kind, opts, true)
+}
+
+// decodeBytes is DecodeBytes; with onePass false it skips the single-pass
+// attempt, so that tests can check that both ways agree.
+func decodeBytes(data []byte, kind BodyKind, opts DecodeOptions, onePass bool) ([]Point, error) {
+	if kind != BodyJSON && kind != BodyNDJSON {
 		return nil, fmt.Errorf("decode points: unknown body kind %v", kind)
 	}
+	d := newDecoder(opts)
+	data = bytes.TrimPrefix(data, utf8BOM) // RFC 8259 §8.1: may be ignored
+	if onePass {
+		d.fast = true
+		d.body(data, kind)
+		if !d.stopped && len(d.err.Details) == 0 {
+			return d.points, nil
+		}
+		d.restart()
+	}
+	d.body(data, kind)
 	if len(d.err.Details) > 0 {
 		return nil, &d.err
 	}
 	return d.points, nil
+}
+
+// body decodes data of a known kind.
+func (d *decoder) body(data []byte, kind BodyKind) {
+	if kind == BodyNDJSON {
+		d.ndjson(data)
+	} else {
+		d.json(data)
+	}
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
@@ -207,6 +232,11 @@ type decoder struct {
 	points       []Point
 	err          DecodeError
 	stopped      bool // MaxDetails reached, or a problem after which nothing can be read
+	// fast is set during the single-pass attempt: the data has not been
+	// validated, so the scanner checks its syntax, and the first problem of
+	// any kind (syntax or not) only sets stopped, without a Detail, for
+	// the body to be decoded again with fast unset (see decodeBytes).
+	fast bool
 }
 
 func newDecoder(o DecodeOptions) *decoder {
@@ -230,9 +260,23 @@ func newDecoder(o DecodeOptions) *decoder {
 	return d
 }
 
-// fail records a problem; decoding stops once MaxDetails are recorded.
+// restart forgets what the single-pass attempt did, for the body to be
+// decoded again the thorough way. The receive time stays: Now is called once.
+func (d *decoder) restart() {
+	d.fast = false
+	d.stopped = false
+	d.points = d.points[:0]
+	d.err = DecodeError{}
+}
+
+// fail records a problem; decoding stops once MaxDetails are recorded. In
+// the single-pass attempt it only stops it.
 func (d *decoder) fail(index, line int, field, format string, args ...any) {
 	if d.stopped {
+		return
+	}
+	if d.fast {
+		d.stopped = true
 		return
 	}
 	d.err.Details = append(d.err.Details, Detail{
@@ -247,6 +291,10 @@ func (d *decoder) fail(index, line int, field, format string, args ...any) {
 // tooMany replaces every problem found so far by the one that matters: the
 // body is over the limit, whatever else is wrong with it.
 func (d *decoder) tooMany() {
+	if d.fast {
+		d.stopped = true // what else is wrong is for the thorough pass to say
+		return
+	}
 	d.err = DecodeError{
 		Details: []Detail{{Index: BodyIndex, Message: fmt.Sprintf(
 			"more than %d points in one body; split the batch into smaller requests", d.maxPoints)}},
@@ -263,8 +311,8 @@ func (d *decoder) json(data []byte) {
 		d.fail(BodyIndex, 0, "", "the body is empty; send a JSON object, a JSON array of objects, or NDJSON")
 		return
 	}
-	v := validate(data)
-	s := scanner{data: data[:v.end]}
+	v := d.validate(data)
+	s := scanner{data: data[:v.end], strict: d.fast}
 	s.ws()
 	switch c := data[lead]; {
 	case c == '{':
@@ -374,9 +422,9 @@ func (d *decoder) ndjson(data []byte) {
 
 // line decodes the NDJSON item index on line number line.
 func (d *decoder) line(l []byte, index, line int) {
-	v := validate(l)
+	v := d.validate(l)
 	v.line = true
-	s := scanner{data: l[:v.end]}
+	s := scanner{data: l[:v.end], strict: d.fast}
 	s.ws()
 	c, ok := s.peek()
 	switch {
@@ -648,8 +696,17 @@ type validity struct {
 	data      []byte
 }
 
-// validate finds the first syntax error of data. Valid data (the usual case)
-// costs one pass of json.Valid.
+// validate is validate(data), except in the single-pass attempt, where the
+// data is taken as valid: the scanner checks it as it goes.
+func (d *decoder) validate(data []byte) validity {
+	if d.fast {
+		return validity{end: len(data), data: data}
+	}
+	return validate(data)
+}
+
+// validate finds the first syntax error of data. Valid data costs one pass
+// of json.Valid.
 func validate(data []byte) validity {
 	if json.Valid(data) {
 		return validity{end: len(data), data: data}
@@ -698,6 +755,10 @@ func (v validity) describe(withPos bool) string {
 
 // syntax records the syntax error v as a problem of item index.
 func (d *decoder) syntax(index, line int, v validity) {
+	if d.fast {
+		d.stopped = true // v knows nothing: the thorough pass describes it
+		return
+	}
 	d.fail(index, line, "", "%s", v.describe(true))
 }
 
@@ -722,9 +783,19 @@ const jsonSpace = " \t\r\n"
 // so it only checks what it needs to find the end of each token. Each
 // method reports false when the data ends first: that is where the
 // syntax error is.
+//
+// A strict scanner walks data that nobody has checked, in the single-pass
+// attempt: it checks each token it reads against the JSON grammar, and
+// reports false at the first one that breaks it. It also reports false for
+// what can never be a valid point's field value (objects, arrays,
+// booleans) and for strings holding bytes beyond ASCII (nothing an accepted
+// point holds), leaving them to the thorough pass. So what it reads is
+// always valid JSON (the callers check the punctuation between tokens), and
+// a body it reads to the end without a problem is one json.Valid accepts.
 type scanner struct {
-	data []byte
-	pos  int
+	data   []byte
+	pos    int
+	strict bool
 }
 
 func (s *scanner) ws() {
@@ -750,6 +821,9 @@ func (s *scanner) str() ([]byte, bool) {
 	if c, ok := s.peek(); !ok || c != '"' {
 		return nil, false
 	}
+	if s.strict {
+		return s.strictStr()
+	}
 	for i := s.pos + 1; i < len(s.data); i++ {
 		switch s.data[i] {
 		case '\\':
@@ -763,12 +837,128 @@ func (s *scanner) str() ([]byte, bool) {
 	return nil, false
 }
 
+// strictStr is str of a strict scanner: it returns false for a string that
+// is not JSON (control characters, bad escapes, cut off) and for one with
+// bytes beyond ASCII.
+func (s *scanner) strictStr() ([]byte, bool) {
+	data := s.data
+	for i := s.pos + 1; i < len(data); i++ {
+		c := data[i]
+		if plainASCII[c] {
+			continue
+		}
+		switch c {
+		case '"':
+			v := data[s.pos : i+1]
+			s.pos = i + 1
+			return v, true
+		case '\\':
+			if i+1 >= len(data) {
+				return nil, false
+			}
+			switch data[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+5 >= len(data) || !isHex(data[i+2]) || !isHex(data[i+3]) || !isHex(data[i+4]) || !isHex(data[i+5]) {
+					return nil, false
+				}
+				i += 5
+			default:
+				return nil, false
+			}
+		default:
+			return nil, false // a control character, or beyond ASCII
+		}
+	}
+	return nil, false
+}
+
+// plainASCII holds the bytes a strict scanner passes over inside a string:
+// printable ASCII but the quote and the backslash.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// strictValue is value of a strict scanner: a string, a number or null;
+// false for anything else.
+func (s *scanner) strictValue() ([]byte, bool) {
+	data, start := s.data, s.pos
+	switch c := data[start]; {
+	case c == '"':
+		return s.strictStr()
+	case c == 'n':
+		if len(data)-start >= 4 && string(data[start:start+4]) == "null" {
+			s.pos += 4
+			return data[start:s.pos], true
+		}
+		return nil, false
+	case c != '-' && (c < '0' || c > '9'):
+		return nil, false // an object, array or boolean: never a valid field value
+	}
+	// A number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?; the caller
+	// checks what follows it.
+	i := start
+	if data[i] == '-' {
+		i++
+	}
+	switch {
+	case i == len(data):
+		return nil, false
+	case data[i] == '0':
+		i++
+	case '1' <= data[i] && data[i] <= '9':
+		i = digits(data, i+1)
+	default:
+		return nil, false
+	}
+	if i < len(data) && data[i] == '.' {
+		j := digits(data, i+1)
+		if j == i+1 {
+			return nil, false
+		}
+		i = j
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		j := digits(data, i)
+		if j == i {
+			return nil, false
+		}
+		i = j
+	}
+	s.pos = i
+	return data[start:i], true
+}
+
+// digits returns the index of the first byte at or after i of data that is
+// not a decimal digit.
+func digits(data []byte, i int) int {
+	for i < len(data) && '0' <= data[i] && data[i] <= '9' {
+		i++
+	}
+	return i
+}
+
 // value returns the value at s.pos.
 func (s *scanner) value() ([]byte, bool) {
 	start := s.pos
 	c, ok := s.peek()
 	if !ok {
 		return nil, false
+	}
+	if s.strict {
+		return s.strictValue()
 	}
 	switch c {
 	case '"':

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -12,8 +13,15 @@ import (
 )
 
 // FuzzDecode checks that Decode never panics, that it returns either points
-// or a *DecodeError, and that every point it returns is valid.
+// or a *DecodeError, that every point it returns is valid, that it never
+// accepts a body (or NDJSON line) that encoding/json rejects, and that its
+// single pass gives exactly what the thorough decode (json.Valid first)
+// gives: the same points, or the same details.
 func FuzzDecode(f *testing.F) {
+	for _, s := range onePassBodies {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
 	for _, s := range []string{
 		`{"timestamp":"2025-01-23T12:00:00Z","latitude":52.52,"longitude":13.405}`,
 		`[{"latitude":1,"longitude":2,"device_id":"a","altitude":1,"speed":2,"heading":3,"accuracy":4}]`,
@@ -53,6 +61,11 @@ func FuzzDecode(f *testing.F) {
 			kind = BodyNDJSON
 		}
 		pts, err := DecodeBytes(data, kind, opts)
+		slowPts, slowErr := decodeBytes(data, kind, opts, false)
+		if !reflect.DeepEqual(pts, slowPts) || !reflect.DeepEqual(err, slowErr) {
+			t.Fatalf("%q: single pass gives %s, %v; the thorough decode %s, %v",
+				data, fmtPoints(pts), err, fmtPoints(slowPts), slowErr)
+		}
 		if err != nil {
 			var de *DecodeError
 			if !errors.As(err, &de) {
@@ -76,6 +89,13 @@ func FuzzDecode(f *testing.F) {
 		}
 		if kind == BodyJSON && !json.Valid(trimBOM(data)) {
 			t.Fatalf("points decoded from invalid JSON %q", data)
+		}
+		if kind == BodyNDJSON {
+			for _, l := range bytes.Split(trimBOM(data), []byte("\n")) {
+				if len(bytes.TrimLeft(l, jsonSpace)) > 0 && !json.Valid(l) {
+					t.Fatalf("points decoded from an invalid NDJSON line %q", l)
+				}
+			}
 		}
 		checkAgainstEncodingJSON(t, data, kind, pts)
 		for i, p := range pts {
