@@ -120,8 +120,7 @@ func TestCluster(t *testing.T) {
 		// A shard that never saw a script (added later, restarted without
 		// AOF of its script cache, SCRIPT FLUSH) answers EVALSHA with
 		// NOSCRIPT. Script.Run then sends EVAL; a pipeline's command
-		// carries NOSCRIPT on its own, for the caller to re-send as EVAL
-		// (ingest's runAppends).
+		// carries NOSCRIPT on its own, for the caller to re-send as EVAL.
 		rdb := open(t, Options{MaxRetries: -1})
 		s, _ := keys.New("noscript", 6)
 		flushScripts(t, c)

@@ -3,12 +3,10 @@ package scripts
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
 )
 
@@ -33,19 +31,86 @@ type AppendBatch struct {
 	// limit).
 	BacklogLimit int64
 
-	fields  []string
+	// entries holds, per point, F (an int: the number of field/value
+	// values) then its F field/value values, as point.AppendFields lays
+	// them out. Field names are strings. Values are pointers (*string,
+	// *int64) into vals and strs, which go-redis writes as the value they
+	// point to: boxing a pointer into an any allocates nothing, boxing a
+	// string or an int64 does. The bytes sent are those of
+	// point.AppendFields (an int64 is written in decimal, as
+	// strconv.FormatInt does).
 	entries []any
+	vals    []pointVals // never grown in place: a full one is replaced
+	strs    []string    // extras, formatted; idem
 	n       int
 }
 
-// Add adds one point.
+// pointVals are the values of one point that every entry has.
+type pointVals struct {
+	device           string
+	timeMs, lat, lon int64
+}
+
+// Field names boxed once (a string constant boxed into an any allocates
+// nothing either, but these are the names point.AppendFields uses).
+var (
+	argDevice   any = point.FieldDevice
+	argTime     any = point.FieldTime
+	argLat      any = point.FieldLat
+	argLon      any = point.FieldLon
+	argAltitude any = point.FieldAltitude
+	argSpeed    any = point.FieldSpeed
+	argHeading  any = point.FieldHeading
+	argAccuracy any = point.FieldAccuracy
+)
+
+// Add adds one point: the values of point.AppendFields, in its order.
 func (b *AppendBatch) Add(p *point.Point) {
-	b.fields = p.AppendFields(b.fields[:0])
-	b.entries = append(b.entries, len(b.fields))
-	for _, f := range b.fields {
-		b.entries = append(b.entries, f)
+	if len(b.vals) == cap(b.vals) {
+		// A new block: the pointers in entries keep the old one alive.
+		b.vals = make([]pointVals, 0, min(max(2*cap(b.vals), 4), 1024))
+	}
+	b.vals = append(b.vals, pointVals{device: p.DeviceID, timeMs: p.TimeMs, lat: p.LatE7, lon: p.LonE7})
+	v := &b.vals[len(b.vals)-1]
+	e := &p.Extras
+	f := 8
+	for _, x := range [...]*float64{e.Altitude, e.Speed, e.Heading, e.Accuracy} {
+		if x != nil {
+			f += 2
+		}
+	}
+	if need := len(b.entries) + 1 + f; need > cap(b.entries) {
+		// Exactly one point's room at first (most requests hold one), then
+		// doubling: append's own growth is slower for large slices.
+		grown := make([]any, len(b.entries), max(2*cap(b.entries), need))
+		copy(grown, b.entries)
+		b.entries = grown
+	}
+	b.entries = append(b.entries, f,
+		argDevice, &v.device,
+		argTime, &v.timeMs,
+		argLat, &v.lat,
+		argLon, &v.lon,
+	)
+	if f > 8 {
+		b.addExtra(argAltitude, e.Altitude)
+		b.addExtra(argSpeed, e.Speed)
+		b.addExtra(argHeading, e.Heading)
+		b.addExtra(argAccuracy, e.Accuracy)
 	}
 	b.n++
+}
+
+// addExtra adds the field/value pair of an optional measurement, when sent.
+func (b *AppendBatch) addExtra(name any, x *float64) {
+	if x == nil {
+		return
+	}
+	if len(b.strs) == cap(b.strs) {
+		b.strs = make([]string, 0, min(max(2*cap(b.strs), 4), 1024))
+	}
+	b.strs = append(b.strs, strconv.FormatFloat(*x, 'g', -1, 64))
+	b.entries = append(b.entries, name, &b.strs[len(b.strs)-1])
 }
 
 // Len returns the number of points added.
@@ -58,44 +123,37 @@ type AppendResult struct {
 	// stored them and this call stored nothing.
 	Replayed    bool
 	Fingerprint string // the fingerprint of the attempt that stored them
+	// Err is this request's own failure in a call that ran (ErrBacklog);
+	// AppendCall.Run returns a failure of the whole call separately.
+	Err error
 }
 
-// Args returns the keys and arguments of the call, for pipelining.
+// Args returns the keys and arguments of a call of this batch alone.
 func (b *AppendBatch) Args() (keyNames []string, args []any) {
-	ttl := int64(0)
-	marker := b.Marker
-	if marker != "" {
-		ttl = b.MarkerTTLMs
-	} else {
-		marker = b.Stream // not touched with ttl 0; keeps the call in one slot
-	}
-	args = make([]any, 0, 4+len(b.entries))
-	args = append(args, b.BacklogLimit, ttl, b.Fingerprint, keys.Group)
-	args = append(args, b.entries...)
-	return []string{b.Stream, marker}, args
+	var c AppendCall
+	c.Add(b)
+	return c.Args()
 }
 
-// Run runs the call.
+// Run runs a call of this batch alone; ErrBacklog when the stream was over
+// its limit.
 func (b *AppendBatch) Run(ctx context.Context, c redis.Scripter) (AppendResult, error) {
-	keys, args := b.Args()
-	return ParseAppend(Append.Run(ctx, c, keys, args...), b.Stream)
+	var call AppendCall
+	call.Add(b)
+	res, err := call.Run(ctx, c)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return res[0], res[0].Err
 }
 
-// ParseAppend decodes the reply of an Append call; ErrBacklog when the
-// stream was over its limit.
+// ParseAppend decodes the reply of a call of one batch (AppendBatch.Args),
+// for pipelines; ErrBacklog when the stream was over its limit.
 func ParseAppend(cmd *redis.Cmd, stream string) (AppendResult, error) {
-	res, err := cmd.Slice()
+	call := AppendCall{batches: []*AppendBatch{{Stream: stream}}}
+	res, err := call.Parse(cmd)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "BACKLOG") {
-			return AppendResult{}, fmt.Errorf("append to %s: %w", stream, ErrBacklog)
-		}
-		return AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
+		return AppendResult{}, err
 	}
-	if len(res) != 3 {
-		return AppendResult{}, fmt.Errorf("append to %s: unexpected reply %v", stream, res)
-	}
-	n, _ := res[0].(int64)
-	rep, _ := res[1].(int64)
-	fp, _ := res[2].(string)
-	return AppendResult{Stored: n, Replayed: rep == 1, Fingerprint: fp}, nil
+	return res[0], res[0].Err
 }

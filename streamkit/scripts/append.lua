@@ -1,54 +1,73 @@
--- append.lua — append one request's points of one partition to its stream,
--- all or nothing, at most once per idempotency key.
+-- append.lua — append the points of one or more requests to one partition's
+-- stream: each request's points all or nothing, at most once per
+-- idempotency key. ingest-svc sends the requests that arrive while the
+-- previous call to the partition is running as one call (group commit).
 --
--- KEYS[1]   the partition's stream
--- KEYS[2]   the idempotency marker of the request in this partition
---           (only read and written when ARGV[2] > 0)
--- ARGV[1]   backlog limit: refuse when the stream already holds this many
---           entries (0 = no limit)
--- ARGV[2]   idempotency marker TTL in ms (0 = the request has no key)
--- ARGV[3]   the request's fingerprint, stored in the marker
--- ARGV[4]   the consumer group whose backlog the limit applies to
--- then per entry: F, the number of field/value values, then the F values
--- Returns {stored, replayed, fingerprint}: stored is the number of entries the request
--- stored in this partition (now, or by the first attempt when replayed is 1).
--- Fails with "BACKLOG ..." when the stream is over the limit, writing nothing.
+-- KEYS[1]       the partition's stream
+-- KEYS[1+r]     request r's idempotency marker in this partition (only read
+--               and written when its TTL > 0; the stream's name otherwise)
+-- ARGV[1]       backlog limit: refuse requests when the stream already holds
+--               this many unprocessed entries (0 = no limit)
+-- ARGV[2]       the consumer group whose backlog the limit applies to
+-- ARGV[3]       R, the number of requests
+-- then per request: its marker TTL in ms (0 = the request has no key), its
+--   fingerprint (stored in the marker), E its number of entries, then per
+--   entry F, the number of field/value values, and the F values
+-- Returns 3 values per request, in order: stored, status, fingerprint.
+--   status 0: its entries were appended now (stored of them);
+--   status 1: replayed: an earlier call with the same key stored `stored`
+--             entries, fingerprint is that call's; nothing was appended;
+--   status 2: refused, the backlog is over the limit; nothing appended.
 -- The backlog is what the processors have not yet counted: the group's lag
 -- (entries not yet delivered) plus its pending entries (delivered, not yet
 -- acknowledged). Counted entries that the processors keep for replay
 -- (--retention) are not backlog. Where Redis cannot tell the lag (no group
 -- yet, miniredis, or a stream whose entries were deleted with XDEL) the
--- stream's length stands in for it, which errs on the safe side.
+-- stream's length stands in for it, which errs on the safe side. It is read
+-- once per call: a call of several requests is judged as one.
 --
 -- Invariants (streamkit/scripts/append_test.go checks each):
--- 1. All entries of the call are appended, or none: every argument is
---    checked and the backlog limit applied before the first XADD, and the
---    script runs atomically.
+-- 1. All entries of a request are appended, or none: the whole layout is
+--    checked and the backlog read before the first XADD, nothing after the
+--    first XADD can fail, and the script runs atomically. A malformed call
+--    is an error that writes nothing, for every request in it.
 -- 2. With a key, the marker is written in the same atomic call as the
---    entries, so a retry of a request whose first attempt reached Redis finds
---    the marker and appends nothing (stored once), and a retry of one whose
---    first attempt did not reach Redis appends (stored once).
+--    request's entries, so a retry of a request whose first attempt reached
+--    Redis finds the marker and appends nothing (stored once), and a retry
+--    of one whose first attempt did not reach Redis appends (stored once).
+-- 3. Requests of one call do not see each other except through markers: a
+--    later request with the key of an earlier one in the same call is a
+--    replay of it, exactly as if it had come in the next call.
 
-local stream, marker = KEYS[1], KEYS[2]
-local limit, ttl, fp, group = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], ARGV[4]
-if not limit or not ttl or ttl < 0 then
-  return redis.error_reply('ERR append: bad limit or ttl')
-end
-if ttl > 0 then
-  local prev = redis.call('HMGET', marker, 'n', 'fp')
-  if prev[1] then return {tonumber(prev[1]), 1, prev[2]} end
+local stream = KEYS[1]
+local limit, group, nreq = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+if not limit or not nreq or nreq < 1 or #KEYS ~= 1 + nreq then
+  return redis.error_reply('ERR append: bad limit or request count')
 end
 
--- Check the layout before the first write (invariant 1).
-local i, n = 5, 0
-while i <= #ARGV do
-  local f = tonumber(ARGV[i])
-  if not f or f < 2 or f % 2 ~= 0 or i + f > #ARGV then
-    return redis.error_reply('ERR append: bad entry layout at argument ' .. i)
+-- Check the layout before the first write (invariant 1): reqs[r] = the
+-- index of request r's first entry, its entry count, its TTL.
+local reqs = {}
+local i = 4
+for r = 1, nreq do
+  local ttl, e = tonumber(ARGV[i]), tonumber(ARGV[i + 2])
+  if not ttl or ttl < 0 or not e or e < 1 then
+    return redis.error_reply('ERR append: bad request header at argument ' .. i)
   end
-  i = i + 1 + f
-  n = n + 1
+  reqs[r] = {i + 3, e, ttl, ARGV[i + 1]}
+  i = i + 3
+  for _ = 1, e do
+    local f = tonumber(ARGV[i])
+    if not f or f < 2 or f % 2 ~= 0 or i + f > #ARGV then
+      return redis.error_reply('ERR append: bad entry layout at argument ' .. i)
+    end
+    i = i + 1 + f
+  end
 end
+if i ~= #ARGV + 1 then
+  return redis.error_reply('ERR append: ' .. (#ARGV + 1 - i) .. ' arguments after the last request')
+end
+
 local function backlog()
   local groups = redis.pcall('XINFO', 'GROUPS', stream)
   if type(groups) == 'table' and not groups.err then
@@ -65,18 +84,29 @@ local function backlog()
   end
   return redis.call('XLEN', stream)
 end
-if limit > 0 and backlog() >= limit then
-  return redis.error_reply('BACKLOG stream ' .. stream .. ' holds ' .. limit .. ' or more unprocessed entries')
-end
+local full = limit > 0 and backlog() >= limit
 
-i = 5
-while i <= #ARGV do
-  local f = tonumber(ARGV[i])
-  redis.call('XADD', stream, '*', unpack(ARGV, i + 1, i + f))
-  i = i + 1 + f
+local out = {}
+for r = 1, nreq do
+  local first, e, ttl, fp = reqs[r][1], reqs[r][2], reqs[r][3], reqs[r][4]
+  local marker = KEYS[1 + r]
+  local prev = ttl > 0 and redis.call('HMGET', marker, 'n', 'fp') or {}
+  if prev[1] then
+    out[#out + 1], out[#out + 2], out[#out + 3] = tonumber(prev[1]), 1, prev[2]
+  elseif full then
+    out[#out + 1], out[#out + 2], out[#out + 3] = 0, 2, fp
+  else
+    i = first
+    for _ = 1, e do
+      local f = tonumber(ARGV[i])
+      redis.call('XADD', stream, '*', unpack(ARGV, i + 1, i + f))
+      i = i + 1 + f
+    end
+    if ttl > 0 then
+      redis.call('HSET', marker, 'n', e, 'fp', fp)
+      redis.call('PEXPIRE', marker, ttl)
+    end
+    out[#out + 1], out[#out + 2], out[#out + 3] = e, 0, fp
+  end
 end
-if ttl > 0 then
-  redis.call('HSET', marker, 'n', n, 'fp', fp)
-  redis.call('PEXPIRE', marker, ttl)
-end
-return {n, 0, fp}
+return out

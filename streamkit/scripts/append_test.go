@@ -1,14 +1,17 @@
 package scripts
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net"
+	"sync"
 	"testing"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/redistest"
 )
@@ -73,8 +76,8 @@ func TestAppendIdempotent(t *testing.T) {
 	})
 }
 
-// Over the backlog limit the call fails with ErrBacklog and writes nothing;
-// a malformed call writes nothing either (append.lua, invariant 1).
+// Over the backlog limit the call fails with ErrBacklog and writes nothing
+// (append.lua, invariant 1).
 func TestAppendAllOrNothing(t *testing.T) {
 	eachBackend(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
@@ -95,16 +98,7 @@ func TestAppendAllOrNothing(t *testing.T) {
 		if res, err := b.Run(ctx, c); err != nil || res.Stored != 3 {
 			t.Fatalf("under the limit: %+v, %v", res, err)
 		}
-		// Malformed layouts: odd field count, count past the end.
-		for _, args := range [][]any{
-			{0, 0, "", keys.Group, 3, "d", "a", "t"},
-			{0, 0, "", keys.Group, 2, "d", "a", 10, "t", "1"},
-			{0, 0, "", keys.Group, "x", "d", "a"},
-		} {
-			if err := Append.Run(ctx, c, []string{f.schema.Stream(0), f.schema.Stream(0)}, args...).Err(); err == nil {
-				t.Errorf("args %v: want error", args)
-			}
-		}
+		// Malformed layouts: TestAppendCallMalformed.
 		if n, _ := c.XLen(ctx, f.schema.Stream(0)).Result(); n != 13 {
 			t.Errorf("XLEN = %d, want 13", n)
 		}
@@ -135,5 +129,144 @@ func TestAppendBacklogIgnoresCountedEntries(t *testing.T) {
 	// Now 2 pending + 4 undelivered = 6 ≥ 5.
 	if _, err := b.Run(ctx, c); !errors.Is(err, ErrBacklog) {
 		t.Fatalf("backlog 6 of 5: err = %v, want ErrBacklog", err)
+	}
+}
+
+// wireRecorder is a go-redis client whose connection records the bytes the
+// client writes, to see arguments exactly as Redis receives them.
+type wireRecorder struct {
+	c   *redis.Client
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func newWireRecorder(t *testing.T) *wireRecorder {
+	t.Helper()
+	m := miniredis.RunT(t)
+	w := &wireRecorder{}
+	w.c = redis.NewClient(&redis.Options{
+		Addr: m.Addr(), PoolSize: 1,
+		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &recordingConn{Conn: conn, w: w}, nil
+		},
+	})
+	t.Cleanup(func() { w.c.Close() })
+	if err := w.c.Ping(context.Background()).Err(); err != nil { // connection set-up, not recorded
+		t.Fatal(err)
+	}
+	return w
+}
+
+type recordingConn struct {
+	net.Conn
+	w *wireRecorder
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.w.mu.Lock()
+	c.w.buf.Write(p)
+	c.w.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// send writes a command of args (ECHO, which fails, but after the whole
+// command has been written) and returns its bytes as sent.
+func (w *wireRecorder) send(t *testing.T, args []any) []byte {
+	t.Helper()
+	w.mu.Lock()
+	w.buf.Reset()
+	w.mu.Unlock()
+	_ = w.c.Do(context.Background(), append([]any{"ECHO"}, args...)...).Err()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.buf.Len() == 0 {
+		t.Fatal("nothing written")
+	}
+	return bytes.Clone(w.buf.Bytes())
+}
+
+// referenceEntries lays out pts as AppendBatch did when it sent the
+// strings of point.AppendFields: per point F, then the F strings.
+func referenceEntries(pts []point.Point) []any {
+	var e []any
+	for i := range pts {
+		f := pts[i].AppendFields(nil)
+		e = append(e, len(f))
+		for _, s := range f {
+			e = append(e, s)
+		}
+	}
+	return e
+}
+
+func pointsWithExtras(r *rand.Rand, n int) []point.Point {
+	pts := randomPoints(r, n, "a", "dev-0042", "x:y.z_w-1")
+	floats := []float64{0, 1, -12.5, 359.99, 1e21, 1e-7, 123456789.125, 4.9e-324, 3.25}
+	for i := range pts {
+		if i%7 == 0 {
+			pts[i].TimeMs, pts[i].LatE7, pts[i].LonE7 = 0, -5, 255 // small numbers
+		}
+		for _, dst := range []**float64{&pts[i].Extras.Altitude, &pts[i].Extras.Speed, &pts[i].Extras.Heading, &pts[i].Extras.Accuracy} {
+			if r.IntN(3) == 0 {
+				f := floats[r.IntN(len(floats))]
+				*dst = &f
+			}
+		}
+	}
+	return pts
+}
+
+// The arguments of a batch reach Redis byte for byte as the strings of
+// point.AppendFields would, in the layout append.lua reads (per entry F,
+// then F field/value values), and stay so when more points are added after
+// Args (the values live in blocks that are never overwritten).
+func TestAppendBatchWireBytes(t *testing.T) {
+	w := newWireRecorder(t)
+	r := rand.New(rand.NewPCG(19, 20))
+	for _, n := range []int{1, 2, 5, 600, 2500} {
+		pts := pointsWithExtras(r, n)
+		var b AppendBatch
+		for i := range pts {
+			b.Add(&pts[i])
+		}
+		if b.Len() != n {
+			t.Fatalf("Len() = %d, want %d", b.Len(), n)
+		}
+		want := w.send(t, referenceEntries(pts))
+		got := w.send(t, b.entries)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%d points: entries sent as\n%.300q\nwant\n%.300q", n, got, want)
+		}
+		_, args := b.Args()
+		sent := w.send(t, args)
+		more := pointsWithExtras(r, 1500)
+		for i := range more {
+			b.Add(&more[i])
+		}
+		if again := w.send(t, args); !bytes.Equal(again, sent) {
+			t.Fatalf("%d points: arguments taken before more Add calls changed", n)
+		}
+		if got, want := w.send(t, b.entries), w.send(t, referenceEntries(append(pts, more...))); !bytes.Equal(got, want) {
+			t.Fatalf("%d+%d points: entries differ from point.AppendFields", n, len(more))
+		}
+	}
+}
+
+// Adding a point allocates nothing of its own (the batch's blocks and
+// entries grow geometrically).
+func TestAppendBatchAddAllocations(t *testing.T) {
+	pts := randomPoints(rand.New(rand.NewPCG(21, 22)), 1000, "a", "b")
+	allocs := testing.AllocsPerRun(20, func() {
+		var b AppendBatch
+		for i := range pts {
+			b.Add(&pts[i])
+		}
+	})
+	if perPoint := allocs / float64(len(pts)); perPoint > 0.1 {
+		t.Errorf("%.0f allocations for %d points (%.2f a point), want next to none", allocs, len(pts), perPoint)
 	}
 }

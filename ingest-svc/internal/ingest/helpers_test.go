@@ -35,6 +35,8 @@ type env struct {
 	wins   window.Set
 	cfg    RouterConfig
 	router *gin.Engine
+	// commit is the router's committer (newHookedEnv only).
+	commit *committer
 	// now is the clock of the API, of the processing (process) and of
 	// miniredis's expiries; advance moves all three.
 	now time.Time

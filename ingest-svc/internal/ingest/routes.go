@@ -55,6 +55,9 @@ type handlers struct {
 	// perClient counts each client's requests in flight
 	// (MaxInFlightPerClient); nil when off.
 	perClient *clientSlots
+	// commit coalesces concurrent uploads' appends (group commit).
+	commit *committer
+
 	// uploads and reads are the token buckets of RateLimit (points) and
 	// ReadRateLimit (requests); nil when off.
 	uploads, reads *buckets
@@ -74,6 +77,12 @@ type handlers struct {
 // /metrics needs scope metrics when keys are configured, unless
 // MetricsPublic.
 func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
+	e, _ := newRouter(cfg, d)
+	return e
+}
+
+// newRouter is NewRouter, also returning the handlers (for tests).
+func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 	gin.SetMode(gin.ReleaseMode)
 	h := &handlers{cfg: cfg, rdb: d.Redis, schema: d.Schema, log: d.Log, now: d.Now, wins: d.Windows, m: d.Metrics, keys: d.Keys}
 	if h.m == nil {
@@ -88,6 +97,7 @@ func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 	if h.wins == nil {
 		h.wins = defaultWindows()
 	}
+	h.commit = newCommitter(d.Redis, d.Schema.Partitions(), cfg.RedisTimeout)
 	if cfg.MaxInFlight > 0 {
 		h.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	}
@@ -131,7 +141,7 @@ func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 	} else {
 		e.GET("/metrics", h.authorize(ScopeMetrics), metricsHandler)
 	}
-	return e
+	return e, h
 }
 
 // routesHelp lists the endpoints, for the 404 answer.

@@ -33,12 +33,18 @@ type idempotency struct {
 	Fingerprint string
 }
 
-// store appends pts to their partitions' streams: one append.lua call per
-// partition, all in one pipeline. Each call is all or nothing for its
-// partition (append.lua, invariant 1); the request succeeds only when every
-// call did. With an idempotency key each call also writes its partition's
+// store appends pts to their partitions' streams: one batch per
+// partition, each sent through the partition's committer (group commit,
+// commit.go), which puts it in an append.lua call, possibly with other
+// requests' batches. Each batch is all or nothing for its partition
+// (append.lua, invariant 1); the request succeeds only when every batch
+// did. With an idempotency key each batch also writes its partition's
 // marker, so a retry of a request that failed half-way stores only the
 // partitions that failed (append.lua, invariant 2).
+//
+// store waits at most RedisTimeout: a batch still queued then is never sent
+// (committer, invariant 3), one already sent may have been stored, which the
+// 503 of a timed-out upload says.
 func (h *handlers) store(ctx context.Context, pts []point.Point, idem *idempotency) (storeResult, error) {
 	batches := make([]*scripts.AppendBatch, h.schema.Partitions())
 	var order []int // partitions touched, in first-seen order
@@ -57,17 +63,31 @@ func (h *handlers) store(ctx context.Context, pts []point.Point, idem *idempoten
 		}
 		b.Add(&pts[i])
 	}
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.RedisTimeout)
+	defer cancel()
 	if idem != nil {
-		if err := h.checkKey(ctx, idem); err != nil {
+		_, err := within(ctx, h.cfg.RedisTimeout, func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, h.checkKey(ctx, idem)
+		})
+		if err != nil {
 			return storeResult{}, err
 		}
 	}
 
-	cmds := h.runAppends(ctx, batches, order)
+	pending := make([]*pendingAppend, len(order))
+	for i, p := range order {
+		pending[i] = h.commit.submit(ctx, p, batches[p])
+	}
 	res := storeResult{Replayed: idem != nil}
 	var errs []error
 	for i, p := range order {
-		r, err := scripts.ParseAppend(cmds[i], batches[p].Stream)
+		pa := pending[i]
+		select {
+		case <-pa.done:
+		case <-ctx.Done():
+			return storeResult{}, ctx.Err()
+		}
+		r, err := pa.res, pa.err
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -107,37 +127,4 @@ func (h *handlers) checkKey(ctx context.Context, idem *idempotency) error {
 		}
 	}
 	return nil
-}
-
-// runAppends sends the append calls of the partitions in order as EVALSHA in
-// one pipeline. Calls answered NOSCRIPT (Redis restarted or its script cache
-// was flushed since start-up) did not run, so they are sent again as EVAL,
-// which loads the script. Nothing else is retried: a call that may have run
-// must not run twice.
-func (h *handlers) runAppends(ctx context.Context, batches []*scripts.AppendBatch, order []int) []*redis.Cmd {
-	cmds := make([]*redis.Cmd, len(order))
-	pipe := h.rdb.Pipeline()
-	for i, p := range order {
-		keys, args := batches[p].Args()
-		cmds[i] = scripts.Append.EvalSha(ctx, pipe, keys, args...)
-	}
-	// Exec's error is the first failed command's: each command carries its
-	// own, read by the caller.
-	_, _ = pipe.Exec(ctx)
-	var retry []int
-	for i, c := range cmds {
-		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
-			retry = append(retry, i)
-		}
-	}
-	if len(retry) == 0 {
-		return cmds
-	}
-	pipe = h.rdb.Pipeline()
-	for _, i := range retry {
-		keys, args := batches[order[i]].Args()
-		cmds[i] = scripts.Append.Eval(ctx, pipe, keys, args...)
-	}
-	_, _ = pipe.Exec(ctx)
-	return cmds
 }

@@ -87,9 +87,7 @@ func (h *handlers) upload(c *gin.Context) {
 			idem.Key = id + "/" + key
 		}
 	}
-	res, err := within(c.Request.Context(), h.cfg.RedisTimeout, func(ctx context.Context) (storeResult, error) {
-		return h.store(ctx, pts, idem)
-	})
+	res, err := h.store(c.Request.Context(), pts, idem)
 	if err != nil {
 		h.abortStore(c, err, res, len(pts), idem != nil)
 		return

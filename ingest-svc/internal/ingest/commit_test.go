@@ -1,0 +1,218 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/scripts"
+)
+
+// scriptHook counts the script calls a client sends and can hold them
+// until released.
+type scriptHook struct {
+	calls    atomic.Int64
+	requests atomic.Int64  // the requests the calls carried (append.lua's ARGV[3])
+	gate     chan struct{} // when non-nil, each script call waits for a receive
+}
+
+func (h *scriptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *scriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			h.calls.Add(1)
+			args := cmd.Args() // evalsha sha numkeys keys... limit group R ...
+			if nk, ok := args[2].(int); ok && len(args) > 5+nk {
+				r, _ := strconv.Atoi(fmt.Sprint(args[5+nk]))
+				h.requests.Add(int64(r))
+			}
+			if h.gate != nil {
+				<-h.gate
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func newHookedEnv(t *testing.T, hook *scriptHook, tune ...func(*RouterConfig)) *env {
+	t.Helper()
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
+	// Loaded first, so that each call is one EVALSHA (no NOSCRIPT, then EVAL).
+	if err := scripts.Append.Load(context.Background(), rdb).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rdb.AddHook(hook)
+	t.Cleanup(func() { rdb.Close() })
+	schema, err := keys.New("gs", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultRouterConfig()
+	for _, f := range tune {
+		f(&cfg)
+	}
+	e := &env{t: t, m: m, rdb: rdb, schema: schema, wins: defaultWindows(), cfg: cfg, now: testNow}
+	m.SetTime(testNow)
+	var h *handlers
+	e.router, h = newRouter(cfg, Deps{Redis: rdb, Schema: schema, Windows: e.wins, Now: func() time.Time { return e.now }})
+	e.commit = h.commit
+	return e
+}
+
+// Concurrent single-point uploads to one partition share script calls, and
+// each request is still answered for its own point, every point stored once.
+func TestGroupCommitCoalesces(t *testing.T) {
+	hook := &scriptHook{gate: make(chan struct{})}
+	e := newHookedEnv(t, hook)
+	dev := e.deviceIn(2)
+	const n = 40
+	var wg sync.WaitGroup
+	codes := make(chan string, n)
+	for i := range n {
+		wg.Go(func() {
+			rec := e.upload(fmt.Sprintf(`{"latitude":%d,"longitude":2,"device_id":%q}`, i%90, dev))
+			codes <- fmt.Sprint(rec.Code, " ", rec.Body.String())
+		})
+	}
+	// The first call is held until every request is in it or queued behind it.
+	waitFor(t, func() bool { return hook.calls.Load() == 1 && hook.requests.Load()+int64(e.commit.queued(2)) == n })
+	close(hook.gate)
+	wg.Wait()
+	close(codes)
+	for c := range codes {
+		if c != `200 {"message":"Data uploaded successfully","accepted":1}` {
+			t.Errorf("answer %s", c)
+		}
+	}
+	if got := hook.calls.Load(); got != 2 || hook.requests.Load() != n {
+		t.Errorf("%d script calls carrying %d requests; want 2 calls (the first, then all queued behind it) carrying %d",
+			got, hook.requests.Load(), n)
+	}
+	if got := xlen(t, e, 2); got != n {
+		t.Errorf("%d entries, want %d", got, n)
+	}
+}
+
+// A request whose wait ends while its batch is still queued is answered
+// 503 and its points are never sent (committer, invariant 3).
+func TestGroupCommitTimedOutRequestIsNotSent(t *testing.T) {
+	hook := &scriptHook{gate: make(chan struct{})}
+	e := newHookedEnv(t, hook, func(c *RouterConfig) { c.RedisTimeout = 300 * time.Millisecond })
+	dev := e.deviceIn(1)
+	one := fmt.Sprintf(`{"latitude":1,"longitude":2,"device_id":%q}`, dev)
+	first := make(chan int, 1)
+	go func() { first <- e.upload(one).Code }()
+	waitFor(t, func() bool { return hook.calls.Load() == 1 }) // the first call is held in the hook
+
+	start := time.Now()
+	rec := e.upload(one) // queued behind the held call until its deadline
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("queued request: status %d: %s", rec.Code, rec.Body)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("queued request answered after %v, want about the Redis timeout", took)
+	}
+	if d := errorOf(t, rec).Details; len(d) != 1 || !strings.Contains(d[0].Message, "did not answer in time") {
+		t.Errorf("details %+v", d)
+	}
+	close(hook.gate) // the held call goes on; the first request was answered 503 too (its own deadline)
+	if code := <-first; code != http.StatusServiceUnavailable {
+		t.Errorf("held request: status %d, want 503", code)
+	}
+	// The held call went on late (its point may or may not be stored, as
+	// its 503 said); the timed-out queued request was never sent.
+	waitFor(t, func() bool { return e.commit.idle(1) })
+	if got := hook.calls.Load(); got != 1 {
+		t.Errorf("%d script calls, want 1: the timed-out request was sent", got)
+	}
+	if got := xlen(t, e, 1); got > 1 {
+		t.Errorf("%d entries, want at most 1", got)
+	}
+}
+
+// Requests of one call with the same Idempotency-Key: the first stores, the
+// second is its replay (append.lua, invariant 3); a concurrent request with
+// another key and one without a key store their own points.
+func TestGroupCommitKeysInOneCall(t *testing.T) {
+	hook := &scriptHook{gate: make(chan struct{})}
+	e := newHookedEnv(t, hook)
+	dev := e.deviceIn(3)
+	body := fmt.Sprintf(`{"latitude":1,"longitude":2,"timestamp":"2025-01-23T11:00:00Z","device_id":%q}`, dev)
+	// Hold a call so that the next four requests share the next one.
+	go e.upload(body)
+	waitFor(t, func() bool { return hook.calls.Load() == 1 })
+	// checkKey sends no script, so it is not held.
+	type answer struct {
+		code     int
+		replayed bool
+	}
+	results := make([]chan answer, 4)
+	headers := [][]string{{"Idempotency-Key", "same"}, {"Idempotency-Key", "same"}, {"Idempotency-Key", "other"}, nil}
+	for i := range results {
+		results[i] = make(chan answer, 1)
+		go func() {
+			rec := e.upload(body, headers[i]...)
+			results[i] <- answer{rec.Code, rec.Header().Get("Idempotent-Replayed") == "true"}
+		}()
+		waitFor(t, func() bool { return e.commit.queued(3) == i+1 }) // queue them in order
+	}
+	close(hook.gate)
+	got := make([]answer, len(results))
+	for i, r := range results {
+		got[i] = <-r
+	}
+	want := []answer{{200, false}, {200, true}, {200, false}, {200, false}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("request %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if n := hook.calls.Load(); n != 2 {
+		t.Errorf("%d script calls, want 2", n)
+	}
+	if n := xlen(t, e, 3); n != 4 { // the held one, "same" once, "other", the keyless one
+		t.Errorf("%d entries, want 4", n)
+	}
+}
+
+// idle reports whether partition p's committer has nothing queued or
+// being sent.
+func (c *committer) idle(p int) bool {
+	q := &c.parts[p]
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return !q.flushing
+}
+
+// queued returns the number of batches queued for partition p.
+func (c *committer) queued(p int) int {
+	q := &c.parts[p]
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.queue)
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,141 @@
+package scripts
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/point"
+)
+
+func (f *fixture) batchOf(pts []point.Point, key, fp string, limit int64) *AppendBatch {
+	b := &AppendBatch{Stream: f.schema.Stream(0), BacklogLimit: limit, Fingerprint: fp}
+	if key != "" {
+		b.Marker, b.MarkerTTLMs = f.schema.Idempotency(0, key), 60_000
+	}
+	for i := range pts {
+		b.Add(&pts[i])
+	}
+	return b
+}
+
+// One call of several requests answers each for itself: a later request
+// with an earlier one's key is its replay (append.lua, invariant 3), the
+// others store their own points, in the order they were added.
+func TestAppendCallRequests(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c)
+		r := rand.New(rand.NewPCG(41, 42))
+		p1, p2, p3, p4 := randomPoints(r, 3, "a"), randomPoints(r, 1, "b"), randomPoints(r, 5, "a"), randomPoints(r, 2, "c")
+		var call AppendCall
+		call.Add(f.batchOf(p1, "", "", 0))
+		call.Add(f.batchOf(p2, "k", "fp-2", 0))
+		call.Add(f.batchOf(p3, "k", "fp-3", 0)) // same key, other content
+		call.Add(f.batchOf(p4, "k2", "fp-4", 0))
+		if call.Requests() != 4 || call.Points() != 11 {
+			t.Fatalf("call of %d requests, %d points", call.Requests(), call.Points())
+		}
+		res, err := call.Run(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []AppendResult{
+			{Stored: 3}, {Stored: 1, Fingerprint: "fp-2"},
+			{Stored: 1, Replayed: true, Fingerprint: "fp-2"}, {Stored: 2, Fingerprint: "fp-4"},
+		}
+		for i := range want {
+			if res[i] != want[i] {
+				t.Errorf("request %d: %+v, want %+v", i, res[i], want[i])
+			}
+		}
+		msgs, _ := c.XRange(ctx, f.schema.Stream(0), "-", "+").Result()
+		var stored []point.Point
+		for _, m := range msgs {
+			p, err := point.FromValues(m.Values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stored = append(stored, p)
+		}
+		wantPts := append(append(append([]point.Point(nil), p1...), p2...), p4...)
+		if len(stored) != len(wantPts) {
+			t.Fatalf("%d entries, want %d", len(stored), len(wantPts))
+		}
+		for i := range stored {
+			if stored[i].DeviceID != wantPts[i].DeviceID || stored[i].TimeMs != wantPts[i].TimeMs || stored[i].LatE7 != wantPts[i].LatE7 {
+				t.Errorf("entry %d = %+v, want %+v", i, stored[i], wantPts[i])
+			}
+		}
+	})
+}
+
+// Over the backlog limit every request of the call is refused with
+// ErrBacklog, writing nothing (no entry, no marker), except a replay, which
+// still answers what its first attempt stored.
+func TestAppendCallBacklog(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c)
+		r := rand.New(rand.NewPCG(43, 44))
+		first := randomPoints(r, 4, "a")
+		var call AppendCall
+		call.Add(f.batchOf(first, "done", "fp", 0))
+		if _, err := call.Run(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		call = AppendCall{}
+		call.Add(f.batchOf(randomPoints(r, 2, "a"), "", "", 4))
+		call.Add(f.batchOf(first, "done", "fp", 4))
+		call.Add(f.batchOf(randomPoints(r, 2, "a"), "new", "fp-new", 4))
+		res, err := call.Run(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(res[0].Err, ErrBacklog) || !errors.Is(res[2].Err, ErrBacklog) {
+			t.Errorf("requests over the limit: %v, %v; want ErrBacklog", res[0].Err, res[2].Err)
+		}
+		if res[1] != (AppendResult{Stored: 4, Replayed: true, Fingerprint: "fp"}) {
+			t.Errorf("replay over the limit: %+v", res[1])
+		}
+		if n, _ := c.XLen(ctx, f.schema.Stream(0)).Result(); n != 4 {
+			t.Errorf("XLEN = %d, want 4", n)
+		}
+		if n, _ := c.Exists(ctx, f.schema.Idempotency(0, "new")).Result(); n != 0 {
+			t.Error("marker written by a refused request: its retry would be lost")
+		}
+	})
+}
+
+// A malformed call is an error that writes nothing for any of its requests
+// (append.lua, invariant 1).
+func TestAppendCallMalformed(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c)
+		s := f.schema.Stream(0)
+		for name, tc := range map[string]struct {
+			keys []string
+			args []any
+		}{
+			"no requests":        {[]string{s}, []any{0, keys.Group, 0}},
+			"keys for 2 of 3":    {[]string{s, s, s}, []any{0, keys.Group, 3, 0, "", 1, 2, "d", "a"}},
+			"odd field count":    {[]string{s, s, s}, []any{0, keys.Group, 2, 0, "", 1, 2, "d", "a", 0, "", 1, 3, "d", "a", "t"}},
+			"count past the end": {[]string{s, s, s}, []any{0, keys.Group, 2, 0, "", 1, 2, "d", "a", 0, "", 1, 10, "t", "1"}},
+			"no entries":         {[]string{s, s}, []any{0, keys.Group, 1, 0, "", 0}},
+			"trailing":           {[]string{s, s}, []any{0, keys.Group, 1, 0, "", 1, 2, "d", "a", "x"}},
+			"bad ttl":            {[]string{s, s}, []any{0, keys.Group, 1, -1, "", 1, 2, "d", "a"}},
+		} {
+			if err := Append.Run(ctx, c, tc.keys, tc.args...).Err(); err == nil {
+				t.Errorf("%s: want error", name)
+			}
+		}
+		if n, _ := c.XLen(ctx, s).Result(); n != 0 {
+			t.Errorf("XLEN = %d, want 0", n)
+		}
+	})
+}
