@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,20 @@ type HTTP struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	// series caches the children of requests and duration per label set
+	// (routes × methods × codes: a few dozen): WithLabelValues hashes its
+	// labels and takes a lock on every call.
+	series sync.Map // httpLabels → httpSeries
+}
+
+type httpLabels struct {
+	route, method string
+	code          int
+}
+
+type httpSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 // NewHTTP registers the request metrics on r.
@@ -71,13 +86,34 @@ func (m *HTTP) Start() func(route, method string, code int) {
 	m.inFlight.Inc()
 	t0 := time.Now()
 	return func(route, method string, code int) {
-		m.inFlight.Dec()
-		if route == "" {
-			route = "unmatched"
-		}
-		m.requests.WithLabelValues(route, method, strconv.Itoa(code)).Inc()
-		m.duration.WithLabelValues(route, method).Observe(time.Since(t0).Seconds())
+		m.Done(t0, route, method, code)
 	}
+}
+
+// Begin counts a request in flight and returns its start time, for Done:
+// Start without the closure.
+func (m *HTTP) Begin() time.Time {
+	m.inFlight.Inc()
+	return time.Now()
+}
+
+// Done records the outcome of a request begun at t0 (see Start).
+func (m *HTTP) Done(t0 time.Time, route, method string, code int) {
+	m.inFlight.Dec()
+	if route == "" {
+		route = "unmatched"
+	}
+	k := httpLabels{route, method, code}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, httpSeries{
+			requests: m.requests.WithLabelValues(route, method, strconv.Itoa(code)),
+			duration: m.duration.WithLabelValues(route, method),
+		})
+	}
+	s := v.(httpSeries)
+	s.requests.Inc()
+	s.duration.Observe(time.Since(t0).Seconds())
 }
 
 // Wrap instruments a net/http handler serving one route.

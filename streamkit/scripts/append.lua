@@ -24,7 +24,8 @@
 -- (--retention) are not backlog. Where Redis cannot tell the lag (no group
 -- yet, miniredis, or a stream whose entries were deleted with XDEL) the
 -- stream's length stands in for it, which errs on the safe side. It is read
--- once per call: a call of several requests is judged as one.
+-- once per call (a call of several requests is judged as one), and only
+-- when the stream holds at least the limit's number of entries.
 --
 -- Invariants (streamkit/scripts/append_test.go checks each):
 -- 1. All entries of a request are appended, or none: the whole layout is
@@ -84,7 +85,11 @@ local function backlog()
   end
   return redis.call('XLEN', stream)
 end
-local full = limit > 0 and backlog() >= limit
+-- The backlog is at most the stream's length (lag and pending entries are
+-- all in the stream: trimming never removes a pending entry), and XLEN is
+-- O(1) while reading the group's lag costs more than appending a point: a
+-- stream shorter than the limit needs no more.
+local full = limit > 0 and redis.call('XLEN', stream) >= limit and backlog() >= limit
 
 local out = {}
 for r = 1, nreq do

@@ -46,6 +46,24 @@ func NewSumBatch(stream, deviceIndex string) *SumBatch {
 // Len returns the number of entries added.
 func (b *SumBatch) Len() int { return len(b.ids) }
 
+// Keys returns the number of distinct aggregate keys the batch touches.
+func (b *SumBatch) Keys() int { return len(b.keys) }
+
+// NewKeys returns how many keys an Add of deviceKey and aggs would add to
+// the batch: the cost of the call grows with its keys, not its entries.
+func (b *SumBatch) NewKeys(deviceKey string, aggs []AggKey) int {
+	n := 0
+	if _, ok := b.pos[deviceKey]; !ok && deviceKey != "" {
+		n++
+	}
+	for _, k := range aggs {
+		if _, ok := b.pos[k.Key]; !ok && k.Key != "" && k.Key != deviceKey {
+			n++
+		}
+	}
+	return n
+}
+
 func (b *SumBatch) key(k string, expireAt int64) int {
 	i, ok := b.pos[k]
 	if !ok {

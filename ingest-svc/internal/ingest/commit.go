@@ -32,9 +32,9 @@ import (
 //     cleared under mu, and cleared only when the queue is empty), so the
 //     queue is never left unattended: a request queued while flushing is
 //     true is taken by the running goroutine's next round.
-//  3. A request whose context has ended before its call is built is
-//     answered with the context's error and never sent: a request that
-//     timed out waiting in the queue stores nothing.
+//  3. A request whose deadline has passed, or whose context has ended,
+//     before its call is built is answered with that error and never sent:
+//     a request that timed out waiting in the queue stores nothing.
 type committer struct {
 	rdb     redis.Scripter
 	timeout time.Duration
@@ -53,11 +53,12 @@ type partQueue struct {
 
 // pendingAppend is one request's batch for one partition.
 type pendingAppend struct {
-	ctx   context.Context
-	batch *scripts.AppendBatch
-	done  chan struct{} // closed when res and err are set
-	res   scripts.AppendResult
-	err   error
+	ctx      context.Context // the request's: ends when its client goes away
+	deadline time.Time       // when the request stops waiting
+	batch    *scripts.AppendBatch
+	done     chan struct{} // closed when res and err are set
+	res      scripts.AppendResult
+	err      error
 }
 
 func newCommitter(rdb redis.Scripter, partitions int, timeout time.Duration) *committer {
@@ -65,9 +66,9 @@ func newCommitter(rdb redis.Scripter, partitions int, timeout time.Duration) *co
 }
 
 // submit queues b for partition p; the result is ready when done is
-// closed. ctx bounds the wait in the queue (invariant 3).
-func (c *committer) submit(ctx context.Context, p int, b *scripts.AppendBatch) *pendingAppend {
-	pa := &pendingAppend{ctx: ctx, batch: b, done: make(chan struct{})}
+// closed. ctx and deadline bound the wait in the queue (invariant 3).
+func (c *committer) submit(ctx context.Context, deadline time.Time, p int, b *scripts.AppendBatch) *pendingAppend {
+	pa := &pendingAppend{ctx: ctx, deadline: deadline, batch: b, done: make(chan struct{})}
 	q := &c.parts[p]
 	q.mu.Lock()
 	q.queue = append(q.queue, pa)
@@ -111,8 +112,13 @@ func (c *committer) flushLoop(q *partQueue) {
 func (c *committer) flush(take []*pendingAppend) {
 	var call scripts.AppendCall
 	var sent []*pendingAppend
+	now := time.Now()
 	for _, pa := range take {
-		if err := pa.ctx.Err(); err != nil {
+		err := pa.ctx.Err()
+		if err == nil && !now.Before(pa.deadline) {
+			err = context.DeadlineExceeded
+		}
+		if err != nil {
 			pa.err = err // invariant 3
 			close(pa.done)
 			continue

@@ -78,11 +78,11 @@ var statusReason = map[int]string{
 // instrument records every request's route, status and duration; for
 // /upload also why it was refused.
 func (m *Metrics) instrument(c *gin.Context) {
-	done := m.http.Start()
+	t0 := m.http.Begin()
 	c.Next()
 	code := c.Writer.Status()
 	route := c.FullPath()
-	done(route, c.Request.Method, code)
+	m.http.Done(t0, route, c.Request.Method, code)
 	if route != "/upload" || code < 400 {
 		return
 	}

@@ -281,3 +281,15 @@ func TestUploadNoScript(t *testing.T) {
 		t.Fatalf("%d entries, want 10", n)
 	}
 }
+
+func TestUploadResponseEncoding(t *testing.T) {
+	for _, n := range []int64{0, 1, 500, 1 << 40} {
+		want, err := json.Marshal(uploadResponse{Message: "Data uploaded successfully", Accepted: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendUploadResponse(nil, n); string(got) != string(want) {
+			t.Errorf("%d points: %s, want %s", n, got, want)
+		}
+	}
+}

@@ -25,6 +25,14 @@ const (
 	// A read returns what is there, so a small backlog never waits for a
 	// full batch.
 	DefaultBatchSize = 5000
+	// DefaultMaxCallKeys bounds the aggregate keys of one Lua call when
+	// the processor is keeping up (a read returned less than a batch).
+	// A call costs Redis 20-50 µs a key (a few commands each, written to
+	// the AOF), and every other client, /retrieve included, waits behind
+	// it: 64 keys keep a call around 1-3 ms. A full read (a backlog) goes
+	// in one call, which touches each key once however many of its points
+	// the batch holds: throughput then matters more than latency.
+	DefaultMaxCallKeys = 64
 	// DefaultBlock is how long one XREADGROUP waits for new entries.
 	DefaultBlock = time.Second
 	// DefaultClaimInterval is how often each partition looks for entries
@@ -58,6 +66,10 @@ type Config struct {
 	// BatchSize is the most entries read by one XREADGROUP and applied by
 	// one Lua call; 1..scripts.MaxApplyEntries. Default DefaultBatchSize.
 	BatchSize int
+	// MaxCallKeys bounds the aggregate keys of one Lua call while the
+	// processor keeps up (see DefaultMaxCallKeys); -1: no bound. Default
+	// DefaultMaxCallKeys.
+	MaxCallKeys int
 	// Block is how long one XREADGROUP waits for new entries. It is finite
 	// so that the loop notices shutdown; a shutdown waits at most this long
 	// for the read in progress, then finishes its batch. Default DefaultBlock.
@@ -95,6 +107,7 @@ func (c *Config) Register(s *envflag.Set) {
 	host, _ := os.Hostname()
 	s.String(&c.Consumer, "consumer", host, "consumer name in the group; stable across restarts (host or pod name), never random")
 	s.Int(&c.BatchSize, "batch-size", DefaultBatchSize, fmt.Sprintf("entries per read and per apply call (1..%d)", scripts.MaxApplyEntries))
+	s.Int(&c.MaxCallKeys, "max-call-keys", DefaultMaxCallKeys, "while the processor keeps up, split a read into Lua calls of at most this many aggregate keys so that no call holds Redis long (-1: one call per read)")
 	s.Duration(&c.Block, "block", DefaultBlock, "how long one XREADGROUP waits for new entries (finite, so shutdown is noticed)")
 	s.Duration(&c.ClaimInterval, "claim-interval", DefaultClaimInterval, "how often each partition claims entries left pending by dead consumers")
 	s.Duration(&c.ClaimMinIdle, "claim-min-idle", DefaultClaimMinIdle, "pending entries idle longer than this are claimed from their consumer")
@@ -113,6 +126,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.BatchSize == 0 {
 		c.BatchSize = DefaultBatchSize
+	}
+	if c.MaxCallKeys == 0 {
+		c.MaxCallKeys = DefaultMaxCallKeys
 	}
 	if c.Block == 0 {
 		c.Block = DefaultBlock
@@ -149,6 +165,9 @@ func (c *Config) validateProcessing() error {
 		errs = append(errs, errors.New("consumer is empty and the host name is unknown: set --consumer or GEOSTREAM_CONSUMER to a stable name"))
 	} else if strings.ContainsAny(c.Consumer, " \t\r\n") {
 		errs = append(errs, fmt.Errorf("consumer %q must not contain spaces", c.Consumer))
+	}
+	if c.MaxCallKeys < -1 {
+		errs = append(errs, fmt.Errorf("max-call-keys must be -1 (no bound) or positive, got %d", c.MaxCallKeys))
 	}
 	if c.BatchSize < 1 || c.BatchSize > scripts.MaxApplyEntries {
 		errs = append(errs, fmt.Errorf("batch-size must be 1..%d, got %d", scripts.MaxApplyEntries, c.BatchSize))

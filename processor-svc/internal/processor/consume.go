@@ -145,10 +145,14 @@ func (w *partition) read(ctx context.Context, id string, block time.Duration) ([
 
 // apply counts msgs, read from this partition's stream, in batches of at
 // most BatchSize (miniredis ignores COUNT when re-reading pending entries).
+// A read shorter than BatchSize means the processor is keeping up: its
+// batches are then cut into calls of at most MaxCallKeys aggregate keys
+// (see DefaultMaxCallKeys).
 func (w *partition) apply(finish context.Context, msgs []redis.XMessage) error {
+	bounded := w.p.cfg.MaxCallKeys > 0 && len(msgs) < w.p.cfg.BatchSize
 	for len(msgs) > 0 {
 		n := min(len(msgs), w.p.cfg.BatchSize)
-		if err := w.applyBatch(finish, msgs[:n]); err != nil {
+		if err := w.applyBatch(finish, msgs[:n], bounded); err != nil {
 			return err
 		}
 		msgs = msgs[n:]
@@ -156,20 +160,25 @@ func (w *partition) apply(finish context.Context, msgs []redis.XMessage) error {
 	return nil
 }
 
-// applyBatch counts one batch with apply.lua, which acknowledges each entry
-// and adds it only if that acknowledgement took it off the pending list.
+// applyBatch counts one batch: each call acknowledges its entries and adds
+// each only if it was still pending (see applyCall).
 //
 // An entry that does not decode as a point (written by something other
 // than ingest-svc, or deleted from the stream while pending, which Redis
 // returns without fields) can never be counted: it is logged and
 // acknowledged on its own, without counting, so that it cannot wedge the
-// partition by being redelivered for ever.
-func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) error {
+// partition by being redelivered for ever. That happens before any call:
+// a call's entries must be exactly the consumer's pending entries between
+// its first and last id (applysums.lua, invariant 1).
+//
+// With bounded, consecutive entries go into one call until the next would
+// take it over MaxCallKeys keys. Each call is then a run of consecutive
+// entries of the read, which applysums.lua's proof needs.
+func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bounded bool) error {
 	defer prometheus.NewTimer(w.p.batchDuration).ObserveDuration()
 	schema := w.p.schema
-	fast := scripts.NewSumBatch(schema.Stream(w.n), schema.DeviceIndex(w.n))
-	var good []redis.XMessage
-	var pts []point.Point
+	var calls []*call
+	cur := w.newCall()
 	var bad []string
 	misplaced := 0
 	nowMs := w.p.now().UnixMilli()
@@ -187,11 +196,19 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) er
 		// The partition total, the device, and its time buckets at every
 		// resolution (those already expired left out).
 		aggs = w.p.wins.AggKeys(schema, w.n, pt, nowMs, aggs)
-		if err := fast.Add(m.ID, pt, schema.Device(w.n, pt.DeviceID), aggs); err != nil {
+		dev := schema.Device(w.n, pt.DeviceID)
+		if bounded && cur.sums.Len() > 0 && cur.sums.Keys()+cur.sums.NewKeys(dev, aggs) > w.p.cfg.MaxCallKeys {
+			calls = append(calls, cur)
+			cur = w.newCall()
+		}
+		if err := cur.sums.Add(m.ID, pt, dev, aggs); err != nil {
 			return fmt.Errorf("partition %d: %w", w.n, err)
 		}
-		good = append(good, m)
-		pts = append(pts, pt)
+		cur.msgs = append(cur.msgs, m)
+		cur.pts = append(cur.pts, pt)
+	}
+	if cur.sums.Len() > 0 {
+		calls = append(calls, cur)
 	}
 	if misplaced > 0 {
 		w.log.Warn("entries of devices that belong to another partition, counted in this one", "entries", misplaced)
@@ -209,22 +226,45 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) er
 			return err
 		}
 	}
-	if len(good) == 0 {
-		return nil
+	for _, c := range calls {
+		if err := w.applyCall(finish, c, nowMs); err != nil {
+			return err
+		}
 	}
+	return nil
+}
 
+// call is the entries of one Lua call: consecutive entries of a read.
+type call struct {
+	sums *scripts.SumBatch
+	msgs []redis.XMessage
+	pts  []point.Point
+}
+
+func (w *partition) newCall() *call {
+	return &call{sums: scripts.NewSumBatch(w.p.schema.Stream(w.n), w.p.schema.DeviceIndex(w.n))}
+}
+
+// applyCall counts the entries of c with applysums.lua and, when some entry
+// was no longer pending, entry by entry with apply.lua, which acknowledges
+// each entry and adds it only if that acknowledgement took it off the
+// pending list.
+func (w *partition) applyCall(finish context.Context, c *call, nowMs int64) error {
+	schema := w.p.schema
+	good := c.msgs
 	// The fast path: when every entry is still pending (the normal case),
 	// applysums.lua acknowledges them all and adds the sums computed above.
 	var applied int64
 	var allPending bool
 	err := w.retry(finish, "apply batch sums", func(ctx context.Context) error {
 		var err error
-		applied, allPending, err = fast.Run(ctx, w.p.client, keys.Group, w.p.cfg.Consumer)
+		applied, allPending, err = c.sums.Run(ctx, w.p.client, keys.Group, w.p.cfg.Consumer)
 		return err
 	})
 	if err != nil {
 		return err
 	}
+	w.p.calls.Add(1)
 	if allPending {
 		w.p.applied.Add(applied)
 		w.log.Debug("applied batch", "entries", len(good), "applied", applied,
@@ -236,9 +276,10 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage) er
 	// consumer, a replay after a lost reply): count entry by entry, each
 	// only if its own XACK takes it off the pending list.
 	b := scripts.NewApplyBatch(schema.Stream(w.n), schema.DeviceIndex(w.n))
+	var aggs []scripts.AggKey
 	for i, m := range good {
-		aggs = w.p.wins.AggKeys(schema, w.n, pts[i], nowMs, aggs)
-		if err := b.Add(m.ID, pts[i], schema.Device(w.n, pts[i].DeviceID), aggs); err != nil {
+		aggs = w.p.wins.AggKeys(schema, w.n, c.pts[i], nowMs, aggs)
+		if err := b.Add(m.ID, c.pts[i], schema.Device(w.n, c.pts[i].DeviceID), aggs); err != nil {
 			return fmt.Errorf("partition %d: %w", w.n, err)
 		}
 	}

@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,12 +19,15 @@ func TestCountsExactly(t *testing.T) {
 		partitions, devices int
 		before, during      int // points appended before the start and while running
 		batchSize           int
+		maxCallKeys         int // 0: the default
 	}{
-		{"one partition", 1, 3, 200, 200, 50},
-		{"four partitions", 4, 20, 500, 500, 50},
-		{"batch of one", 2, 5, 30, 30, 1},
-		{"one big batch", 3, 10, 800, 0, 1000},
-		{"only while running", 4, 8, 0, 300, 64},
+		{"one partition", 1, 3, 200, 200, 50, 0},
+		{"four partitions", 4, 20, 500, 500, 50, 0},
+		{"batch of one", 2, 5, 30, 30, 1, 0},
+		{"one big batch", 3, 10, 800, 0, 1000, 0},
+		{"only while running", 4, 8, 0, 300, 64, 0},
+		{"calls of at most 5 keys", 2, 30, 300, 300, 500, 5},
+		{"one call per read", 2, 30, 300, 300, 500, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, c := newMiniredis(t)
@@ -34,6 +38,7 @@ func TestCountsExactly(t *testing.T) {
 			appendPoints(t, c, s, pts[:tc.before])
 			cfg := testConfig("a")
 			cfg.BatchSize = tc.batchSize
+			cfg.MaxCallKeys = tc.maxCallKeys
 			r := start(t, c, s, cfg)
 			for i := tc.before; i < len(pts); i += 37 {
 				appendPoints(t, c, s, pts[i:min(i+37, len(pts))])
@@ -50,6 +55,67 @@ func TestCountsExactly(t *testing.T) {
 				t.Errorf("%d entries still pending", n)
 			}
 		})
+	}
+}
+
+// A read shorter than the batch size is cut into calls of at most
+// MaxCallKeys aggregate keys, each a run of consecutive entries (which the
+// fast path's proof needs: no call falls back to the entry-by-entry path);
+// a full read goes in one call.
+func TestCallKeyBound(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		batchSize, bound int
+		minCalls         int64
+		maxCalls         int64
+	}{
+		{"short read, bounded", 1000, 10, 10, 200}, // 200 points of 20 devices: > 100 keys
+		{"full read, one call", 200, 10, 1, 1},
+		{"short read, no bound", 1000, -1, 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, c := newMiniredis(t)
+			keysHook := &maxKeysHook{}
+			c.AddHook(keysHook)
+			s := newSchema(t, 1)
+			pts := genPoints(7, 200, 20)
+			appendPoints(t, c, s, pts)
+			cfg := testConfig("a")
+			cfg.BatchSize, cfg.MaxCallKeys = tc.batchSize, tc.bound
+			r := start(t, c, s, cfg)
+			waitCount(t, c, s, int64(len(pts)))
+			if err := r.stop(t); err != nil {
+				t.Fatal(err)
+			}
+			checkExact(t, c, s, pts)
+			if n := r.calls.Load(); n < tc.minCalls || n > tc.maxCalls {
+				t.Errorf("%d calls, want %d..%d", n, tc.minCalls, tc.maxCalls)
+			}
+			if got := keysHook.max.Load() - 2; tc.bound > 0 && tc.minCalls > 1 && got > int64(tc.bound) { // minus the stream and the device index
+				t.Errorf("a call carried %d aggregate keys, bound %d", got, tc.bound)
+			}
+			if st := r.Stats(); st.Applied != int64(len(pts)) || st.Duplicates != 0 {
+				t.Errorf("stats %+v: every call should take the fast path", st)
+			}
+		})
+	}
+}
+
+// maxKeysHook records the most keys of a script call.
+type maxKeysHook struct{ max atomic.Int64 }
+
+func (h *maxKeysHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *maxKeysHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *maxKeysHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			if nk, ok := cmd.Args()[2].(int); ok && int64(nk) > h.max.Load() {
+				h.max.Store(int64(nk))
+			}
+		}
+		return next(ctx, cmd)
 	}
 }
 
