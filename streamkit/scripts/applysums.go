@@ -25,12 +25,16 @@ var ApplySums = redis.NewScript(applySumsSrc)
 // ApplyBatch.
 type SumBatch struct {
 	stream, index string
-	ids           []string
-	keys          []string
-	pos           map[string]int // key → index into keys/sums
-	sums          []agg.Sums
-	expire        []int64
-	devs          map[int]devLast // index into keys → latest position
+	// Scattered says the ids are not one run of consecutive entries of a
+	// read (some entries between the first and the last belong to other
+	// calls): the script then proves each pending on its own.
+	Scattered bool
+	ids       []string
+	keys      []string
+	pos       map[string]int // key → index into keys/sums
+	sums      []agg.Sums
+	expire    []int64
+	devs      map[int]devLast // index into keys → latest position
 }
 
 type devLast struct {
@@ -49,19 +53,10 @@ func (b *SumBatch) Len() int { return len(b.ids) }
 // Keys returns the number of distinct aggregate keys the batch touches.
 func (b *SumBatch) Keys() int { return len(b.keys) }
 
-// NewKeys returns how many keys an Add of deviceKey and aggs would add to
-// the batch: the cost of the call grows with its keys, not its entries.
-func (b *SumBatch) NewKeys(deviceKey string, aggs []AggKey) int {
-	n := 0
-	if _, ok := b.pos[deviceKey]; !ok && deviceKey != "" {
-		n++
-	}
-	for _, k := range aggs {
-		if _, ok := b.pos[k.Key]; !ok && k.Key != "" && k.Key != deviceKey {
-			n++
-		}
-	}
-	return n
+// Has reports whether the batch already touches key.
+func (b *SumBatch) Has(key string) bool {
+	_, ok := b.pos[key]
+	return ok
 }
 
 func (b *SumBatch) key(k string, expireAt int64) int {
@@ -139,8 +134,12 @@ func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any
 	keys := make([]string, 0, len(b.keys)+2)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
-	args = make([]any, 0, 3+len(b.ids)+13*len(b.keys)+5*len(b.devs))
-	args = append(args, group, consumer, len(b.ids))
+	args = make([]any, 0, 4+len(b.ids)+13*len(b.keys)+5*len(b.devs))
+	proof := "run"
+	if b.Scattered {
+		proof = "each"
+	}
+	args = append(args, group, consumer, proof, len(b.ids))
 	for _, id := range b.ids {
 		args = append(args, id)
 	}

@@ -6,32 +6,40 @@
 -- KEYS[3..]      the aggregate hashes the batch touches (all of one partition)
 -- ARGV[1]        the consumer group
 -- ARGV[2]        the consumer
--- ARGV[3]        N, the number of entry ids
--- ARGV[4..3+N]   the entry ids, in increasing order (as XREADGROUP,
+-- ARGV[3]        how the ids are proved pending: "run" when they are a run
+--                of consecutive entries of one read (one XPENDING of the
+--                range), "each" otherwise (one XPENDING per id)
+-- ARGV[4]        N, the number of entry ids
+-- ARGV[5..4+N]   the entry ids, in increasing order (as XREADGROUP,
 --                XAUTOCLAIM and XPENDING return them)
 -- then per aggregate key (#KEYS-2 of them), 13 values: PEXPIREAT ms (0 =
 --   never), n, Σlat, Σlon, Σx, Σy, Σz, lat min, lat max, lon min, lon max,
 --   time min, time max — the batch's contribution, as decimal integers
 -- then per device of the batch, 5 values: index in KEYS of its hash, device
 --   id, and its latest position in the batch (time, lat, lon)
--- Returns {applied, 0}, or {-1, k} when the N ids are not exactly the
--- consumer's pending entries between the first and the last id (k of them
--- were listed): then it has acknowledged nothing and added nothing, and the
--- caller must use apply.lua, which counts entry by entry.
+-- Returns {applied, 0}, or {-1, k} when not all N entries are pending for
+-- the consumer (k were proved before one was not): then it has acknowledged
+-- nothing and added nothing, and the caller must use apply.lua, which
+-- counts entry by entry.
 --
 -- Invariants (streamkit/scripts/applysums_test.go checks each):
 -- 1. The sums are added if and only if every one of the N entries was
 --    pending for this consumer when the script started, and the script then
---    acknowledges all N. The proof is read-only: XPENDING of the consumer
---    between the first and the last id, which must list exactly the N ids,
---    in order (a duplicate id, an id out of order, an entry acknowledged or
---    claimed by another consumer meanwhile, or one of ours in the range but
---    not in the batch: all make the lists differ, and the batch goes entry
---    by entry). Pending for us and acknowledged in the same atomic call
---    means no other call counted them and none will (apply.lua, invariant 1),
---    so each entry is still counted exactly once. (An earlier version proved
---    it with XCLAIM … JUSTID, which Redis writes to the AOF once per id:
---    half of the script's cost.)
+--    acknowledges all N. The proof is read-only (XPENDING; an earlier
+--    version used XCLAIM … JUSTID, which Redis writes to the AOF once per
+--    id: half of the script's cost):
+--    - "run": XPENDING of the consumer between the first and the last id
+--      must list exactly the N ids, in order (a duplicate id, an id out of
+--      order, an entry acknowledged or claimed by another consumer
+--      meanwhile, or one of ours in the range but not in the batch: all
+--      make the lists differ). Cheap, but only for a run of consecutive
+--      entries of one read: other pending entries of ours in the range
+--      would make it fail.
+--    - "each": one XPENDING per id, which must list that id, and no id
+--      twice. For a call holding some devices' entries of a read.
+--    Pending for us and acknowledged in the same atomic call means no other
+--    call counted them and none will (apply.lua, invariant 1), so each
+--    entry is still counted exactly once.
 -- 2. Nothing is written before the layout, the key types and the ids have
 --    been checked, and nothing after the first write can fail: the ids are
 --    checked by the comparison with XPENDING's reply (an id that does not
@@ -44,12 +52,15 @@
 --    result does not depend on how entries were split into batches.
 
 local stream, index, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
-local n = tonumber(ARGV[3])
+local mode, n = ARGV[3], tonumber(ARGV[4])
 local nagg = #KEYS - 2
 if not n or n < 1 or n > 10000 then
   return redis.error_reply('ERR applysums: bad entry count')
 end
-local first = 4 + n
+if mode ~= 'run' and mode ~= 'each' then
+  return redis.error_reply('ERR applysums: proof must be run or each')
+end
+local first = 5 + n
 local devFirst = first + 13 * nagg
 if #ARGV < devFirst - 1 or (#ARGV - devFirst + 1) % 5 ~= 0 then
   return redis.error_reply('ERR applysums: bad argument layout')
@@ -85,22 +96,34 @@ for d = devFirst, #ARGV, 5 do
   end
 end
 
--- Invariant 1: exactly the N ids pending for this consumer, or nothing.
--- COUNT N+1 so that an extra pending entry in the range shows.
-local listed = redis.call('XPENDING', stream, group, ARGV[4], ARGV[3 + n], n + 1, consumer)
-if #listed ~= n then
-  return {-1, #listed}
-end
-for i = 1, n do
-  if listed[i][1] ~= ARGV[3 + i] then
-    return {-1, i - 1}
+-- Invariant 1: all N ids pending for this consumer, or nothing.
+if mode == 'run' then
+  -- COUNT N+1 so that an extra pending entry in the range shows.
+  local listed = redis.call('XPENDING', stream, group, ARGV[5], ARGV[4 + n], n + 1, consumer)
+  if #listed ~= n then
+    return {-1, #listed}
+  end
+  for i = 1, n do
+    if listed[i][1] ~= ARGV[4 + i] then
+      return {-1, i - 1}
+    end
+  end
+else
+  local seen = {}
+  for i = 1, n do
+    local id = ARGV[4 + i]
+    local listed = redis.call('XPENDING', stream, group, id, id, 1, consumer)
+    if #listed ~= 1 or listed[1][1] ~= id or seen[id] then
+      return {-1, i - 1}
+    end
+    seen[id] = true
   end
 end
 -- Ids go in chunks: Lua's unpack cannot spread more than a few thousand
 -- values onto the stack.
 local chunk = 1000
-for c = 4, 3 + n, chunk do
-  redis.call('XACK', stream, group, unpack(ARGV, c, math.min(c + chunk - 1, 3 + n)))
+for c = 5, 4 + n, chunk do
+  redis.call('XACK', stream, group, unpack(ARGV, c, math.min(c + chunk - 1, 4 + n)))
 end
 
 local function later(t, lat, lon, t0, lat0, lon0)

@@ -182,6 +182,66 @@ func TestApplySumsRefusesAnyOtherIdList(t *testing.T) {
 	}
 }
 
+// Proof "each": a call may hold any of the read's entries (here one
+// device's), each proved pending on its own; the refusals are those of
+// "run", whatever lies between the ids.
+func TestApplySumsEach(t *testing.T) {
+	eachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c)
+		pts := randomPoints(rand.New(rand.NewPCG(33, 34)), 30, "a", "b", "c")
+		f.append(t, pts)
+		msgs := f.read(t, "c1", 30)
+		byDev := map[string][]redis.XMessage{}
+		for _, m := range msgs {
+			p, _ := point.FromValues(m.Values)
+			byDev[p.DeviceID] = append(byDev[p.DeviceID], m)
+		}
+		each := func(batch []redis.XMessage) (int64, bool, error) {
+			b := f.sumBatch(t, batch)
+			b.Scattered = true
+			return b.Run(ctx, c, keys.Group, "c1")
+		}
+		if n, all, err := each(byDev["a"]); err != nil || !all || n != int64(len(byDev["a"])) {
+			t.Fatalf("device a: applied %d, all %v, %v", n, all, err)
+		}
+		// As a run, b's entries are refused: a's are no longer pending but
+		// c's are, between b's first and last.
+		if n, all, err := f.sumBatch(t, byDev["b"]).Run(ctx, c, keys.Group, "c1"); err != nil || all || n != 0 {
+			t.Fatalf("device b as a run: applied %d, all %v, %v; want a refusal", n, all, err)
+		}
+		// Refused as "each": an id twice, an id already counted, an id
+		// claimed by another consumer; nothing acknowledged.
+		twice := append(append([]redis.XMessage(nil), byDev["b"]...), byDev["b"][0])
+		counted := append(append([]redis.XMessage(nil), byDev["b"]...), byDev["a"][0])
+		for name, batch := range map[string][]redis.XMessage{"twice": twice, "counted": counted} {
+			if n, all, err := each(batch); err != nil || all || n != 0 {
+				t.Fatalf("%s: applied %d, all %v, %v; want a refusal", name, n, all, err)
+			}
+		}
+		if err := c.XClaim(ctx, &redis.XClaimArgs{
+			Stream: f.schema.Stream(0), Group: keys.Group, Consumer: "other", Messages: []string{byDev["c"][2].ID},
+		}).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if n, all, err := each(byDev["c"]); err != nil || all || n != 0 {
+			t.Fatalf("claimed: applied %d, all %v, %v; want a refusal", n, all, err)
+		}
+		if p, _ := c.XPending(ctx, f.schema.Stream(0), keys.Group).Result(); p.Count != int64(len(byDev["b"])+len(byDev["c"])) {
+			t.Fatalf("pending = %d, want b's and c's", p.Count)
+		}
+		if n, all, err := each(byDev["b"]); err != nil || !all || n != int64(len(byDev["b"])) {
+			t.Fatalf("device b: applied %d, all %v, %v", n, all, err)
+		}
+		if got := f.apply(t, byDev["c"]); got.Applied != int64(len(byDev["c"])) {
+			t.Fatalf("device c entry by entry: %+v", got)
+		}
+		if got, want := f.sums(t, f.schema.Total(0)), sumOf(pts); got != want {
+			t.Errorf("total = %+v, want %+v", got, want)
+		}
+	})
+}
+
 // More ids than Lua's unpack can spread: the script works in chunks.
 func TestApplySumsLargeBatch(t *testing.T) {
 	eachBackend(t, func(t *testing.T, c *redis.Client) {
@@ -211,10 +271,12 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 		stream, total := f.schema.Stream(0), f.schema.Total(0)
 		sums := []any{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
 		for name, args := range map[string][]any{
-			"no ids":      append([]any{keys.Group, "c", 0}, sums...),
-			"bad id":      append([]any{keys.Group, "c", 1, "x"}, sums...),
-			"short sums":  {keys.Group, "c", 1, msgs[0].ID, 0, 1},
-			"device at 1": append(append([]any{keys.Group, "c", 1, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
+			"no ids":      append([]any{keys.Group, "c", "run", 0}, sums...),
+			"bad id":      append([]any{keys.Group, "c", "run", 1, "x"}, sums...),
+			"bad id each": append([]any{keys.Group, "c", "each", 1, "x"}, sums...),
+			"bad proof":   append([]any{keys.Group, "c", "all", 1, msgs[0].ID}, sums...),
+			"short sums":  {keys.Group, "c", "run", 1, msgs[0].ID, 0, 1},
+			"device at 1": append(append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
 		} {
 			if err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, args...).Err(); err == nil {
 				t.Errorf("%s: want error", name)
@@ -222,7 +284,7 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 		}
 		c.Set(ctx, total, "not a hash", 0)
 		if err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
-			append([]any{keys.Group, "c", 1, msgs[0].ID}, sums...)...).Err(); err == nil {
+			append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...)...).Err(); err == nil {
 			t.Error("string aggregate: want error")
 		}
 		if p, _ := c.XPending(ctx, stream, keys.Group).Result(); p.Count != 2 {

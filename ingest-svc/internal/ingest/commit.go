@@ -10,14 +10,16 @@ import (
 	"github.com/geostream/geostream/streamkit/scripts"
 )
 
-// committer coalesces the appends of concurrent requests to the same
-// partition into one append.lua call (group commit): while a call to a
-// partition is running, the requests that arrive queue up, and the next
-// call carries all of them (up to maxCallPoints points). Nothing waits on
-// a timer: an idle partition sends a request's call at once, and a busy
-// one sends the queue as soon as its previous call returns. Redis then
-// runs one script per round trip instead of one per request, which is
-// most of what a single-point upload costs it.
+// committer coalesces the appends of concurrent requests into as few
+// append.lua calls and round trips as it can (group commit): while a flush
+// is running, the requests that arrive queue up, and the next flush sends
+// all of them, one call per partition (each of at most maxCallPoints
+// points), all calls in one pipeline. Nothing waits on a timer: when no
+// flush is running a request is sent at once, and otherwise as soon as the
+// running flush returns. Redis then runs one script per partition per round
+// trip instead of one per request, and ingest-svc makes one write and one
+// read system call per round trip: per request, these were most of what a
+// single-point upload cost.
 //
 // What each request gets is unchanged (append.lua, invariants 1-3): its
 // points are appended all or none, its idempotency marker with them, and
@@ -27,91 +29,110 @@ import (
 //
 // Invariants:
 //  1. Every queued request is answered exactly once (its done channel is
-//     closed once), by the one flush goroutine of its partition.
-//  2. At most one flush goroutine runs per partition (flushing is set and
-//     cleared under mu, and cleared only when the queue is empty), so the
-//     queue is never left unattended: a request queued while flushing is
-//     true is taken by the running goroutine's next round.
+//     closed once), by the flush goroutine.
+//  2. At most one flush goroutine runs (flushing is set and cleared under
+//     mu, and cleared only when the queue is empty), so the queue is never
+//     left unattended: a request queued while flushing is true is taken by
+//     the running goroutine's next round.
 //  3. A request whose deadline has passed, or whose context has ended,
 //     before its call is built is answered with that error and never sent:
 //     a request that timed out waiting in the queue stores nothing.
+//  4. A partition's requests are sent in the order they were queued (a
+//     request that does not fit in this round's call stays at the head of
+//     the queue's remainder).
 type committer struct {
-	rdb     redis.Scripter
+	rdb     redis.UniversalClient
 	timeout time.Duration
-	parts   []partQueue
+
+	mu       sync.Mutex
+	queue    []*pendingAppend
+	flushing bool
 }
 
 // maxCallPoints bounds the points of one call: a call holds Redis for
 // ~1-3 µs a point, and every other client waits behind it.
 const maxCallPoints = 2000
 
-type partQueue struct {
-	mu       sync.Mutex
-	queue    []*pendingAppend
-	flushing bool
-}
-
 // pendingAppend is one request's batch for one partition.
 type pendingAppend struct {
 	ctx      context.Context // the request's: ends when its client goes away
 	deadline time.Time       // when the request stops waiting
+	part     int
 	batch    *scripts.AppendBatch
 	done     chan struct{} // closed when res and err are set
 	res      scripts.AppendResult
 	err      error
 }
 
-func newCommitter(rdb redis.Scripter, partitions int, timeout time.Duration) *committer {
-	return &committer{rdb: rdb, timeout: timeout, parts: make([]partQueue, partitions)}
+func newCommitter(rdb redis.UniversalClient, timeout time.Duration) *committer {
+	return &committer{rdb: rdb, timeout: timeout}
 }
 
 // submit queues b for partition p; the result is ready when done is
 // closed. ctx and deadline bound the wait in the queue (invariant 3).
 func (c *committer) submit(ctx context.Context, deadline time.Time, p int, b *scripts.AppendBatch) *pendingAppend {
-	pa := &pendingAppend{ctx: ctx, deadline: deadline, batch: b, done: make(chan struct{})}
-	q := &c.parts[p]
-	q.mu.Lock()
-	q.queue = append(q.queue, pa)
-	start := !q.flushing
-	q.flushing = true
-	q.mu.Unlock()
+	pa := &pendingAppend{ctx: ctx, deadline: deadline, part: p, batch: b, done: make(chan struct{})}
+	c.mu.Lock()
+	c.queue = append(c.queue, pa)
+	start := !c.flushing
+	c.flushing = true
+	c.mu.Unlock()
 	if start {
-		go c.flushLoop(q)
+		go c.flushLoop()
 	}
 	return pa
 }
 
-// flushLoop sends q's queue, one call at a time, until it is empty.
-func (c *committer) flushLoop(q *partQueue) {
+// flushLoop sends the queue, one round trip at a time, until it is empty.
+func (c *committer) flushLoop() {
 	for {
-		q.mu.Lock()
-		var take []*pendingAppend
-		points := 0
-		for len(q.queue) > 0 {
-			pa := q.queue[0]
-			if len(take) > 0 && points+pa.batch.Len() > maxCallPoints {
-				break
-			}
-			take = append(take, pa)
-			points += pa.batch.Len()
-			q.queue[0] = nil
-			q.queue = q.queue[1:]
-		}
-		if len(take) == 0 {
-			q.flushing = false // invariant 2: only with the queue empty
-			q.queue = nil
-			q.mu.Unlock()
+		take := c.take()
+		if take == nil {
 			return
 		}
-		q.mu.Unlock()
 		c.flush(take)
 	}
 }
 
-// flush sends one call holding the batches of take and answers each.
+// take removes from the queue what the next round trip sends: everything,
+// except what would take a partition's call over maxCallPoints (that, and
+// the partition's later requests, stay queued in order: invariant 4). It
+// returns nil, and clears flushing, when the queue is empty (invariant 2).
+func (c *committer) take() []*pendingAppend {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) == 0 {
+		c.flushing = false
+		c.queue = nil
+		return nil
+	}
+	points := map[int]int{}
+	full := map[int]bool{}
+	var take, rest []*pendingAppend
+	for _, pa := range c.queue {
+		n := pa.batch.Len()
+		if full[pa.part] || (points[pa.part] > 0 && points[pa.part]+n > maxCallPoints) {
+			full[pa.part] = true
+			rest = append(rest, pa)
+			continue
+		}
+		points[pa.part] += n
+		take = append(take, pa)
+	}
+	c.queue = rest
+	return take
+}
+
+// flush sends one call per partition of take, in one pipeline, and
+// answers each request.
 func (c *committer) flush(take []*pendingAppend) {
-	var call scripts.AppendCall
-	var sent []*pendingAppend
+	type partCall struct {
+		call scripts.AppendCall
+		reqs []*pendingAppend
+		cmd  *redis.Cmd
+	}
+	var calls []*partCall
+	byPart := map[int]*partCall{}
 	now := time.Now()
 	for _, pa := range take {
 		err := pa.ctx.Err()
@@ -123,22 +144,57 @@ func (c *committer) flush(take []*pendingAppend) {
 			close(pa.done)
 			continue
 		}
-		call.Add(pa.batch)
-		sent = append(sent, pa)
+		pc := byPart[pa.part]
+		if pc == nil {
+			pc = &partCall{}
+			byPart[pa.part] = pc
+			calls = append(calls, pc)
+		}
+		pc.call.Add(pa.batch)
+		pc.reqs = append(pc.reqs, pa)
 	}
-	if len(sent) == 0 {
+	if len(calls) == 0 {
 		return
 	}
-	// The call is shared: no single request's cancellation may abort it.
+	// The round trip is shared: no single request's cancellation may abort
+	// it.
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	res, err := call.Run(ctx, c.rdb)
-	cancel()
-	for i, pa := range sent {
-		if err != nil {
-			pa.err = err
-		} else {
-			pa.res, pa.err = res[i], res[i].Err
+	defer cancel()
+	pipe := c.rdb.Pipeline()
+	for _, pc := range calls {
+		k, a := pc.call.Args()
+		pc.cmd = scripts.Append.EvalSha(ctx, pipe, k, a...)
+	}
+	// Exec's error is the first failed command's: each command carries its
+	// own, read below.
+	_, _ = pipe.Exec(ctx)
+	// A call answered NOSCRIPT (Redis restarted or its script cache was
+	// flushed) did not run: send it again as EVAL, which loads the script.
+	// Nothing else is sent again: a call that may have run must not run
+	// twice.
+	var retry []*partCall
+	for _, pc := range calls {
+		if redis.HasErrorPrefix(pc.cmd.Err(), "NOSCRIPT") {
+			retry = append(retry, pc)
 		}
-		close(pa.done)
+	}
+	if len(retry) > 0 {
+		pipe = c.rdb.Pipeline()
+		for _, pc := range retry {
+			k, a := pc.call.Args()
+			pc.cmd = scripts.Append.Eval(ctx, pipe, k, a...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for _, pc := range calls {
+		res, err := pc.call.Parse(pc.cmd)
+		for i, pa := range pc.reqs {
+			if err != nil {
+				pa.err = err
+			} else {
+				pa.res, pa.err = res[i], res[i].Err
+			}
+			close(pa.done)
+		}
 	}
 }

@@ -23,27 +23,43 @@ import (
 type scriptHook struct {
 	calls    atomic.Int64
 	requests atomic.Int64  // the requests the calls carried (append.lua's ARGV[3])
-	gate     chan struct{} // when non-nil, each script call waits for a receive
+	trips    atomic.Int64  // round trips holding script calls
+	gate     chan struct{} // when non-nil, each such round trip waits for a receive
 }
 
 func (h *scriptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
 func (h *scriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.see([]redis.Cmder{cmd})
+		return next(ctx, cmd)
+	}
+}
+func (h *scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.see(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+// see counts the script calls of one round trip and holds it at the gate.
+func (h *scriptHook) see(cmds []redis.Cmder) {
+	scripts := false
+	for _, cmd := range cmds {
 		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+			scripts = true
 			h.calls.Add(1)
 			args := cmd.Args() // evalsha sha numkeys keys... limit group R ...
 			if nk, ok := args[2].(int); ok && len(args) > 5+nk {
 				r, _ := strconv.Atoi(fmt.Sprint(args[5+nk]))
 				h.requests.Add(int64(r))
 			}
-			if h.gate != nil {
-				<-h.gate
-			}
 		}
-		return next(ctx, cmd)
+	}
+	if scripts {
+		h.trips.Add(1)
+		if h.gate != nil {
+			<-h.gate
+		}
 	}
 }
 
@@ -107,6 +123,77 @@ func TestGroupCommitCoalesces(t *testing.T) {
 	}
 }
 
+// What queued behind a round trip goes in the next one: one call per
+// partition, all in one pipeline.
+func TestGroupCommitOneRoundTrip(t *testing.T) {
+	hook := &scriptHook{gate: make(chan struct{})}
+	e := newHookedEnv(t, hook)
+	one := func(p, i int) string {
+		return fmt.Sprintf(`{"latitude":%d,"longitude":2,"device_id":%q}`, i, e.deviceIn(p))
+	}
+	go e.upload(one(0, 0))
+	waitFor(t, func() bool { return hook.trips.Load() == 1 })
+	var wg sync.WaitGroup
+	for p := range 4 {
+		for i := range 5 {
+			wg.Go(func() {
+				if rec := e.upload(one(p, i)); rec.Code != 200 {
+					t.Errorf("status %d: %s", rec.Code, rec.Body)
+				}
+			})
+		}
+	}
+	waitFor(t, func() bool { return e.commit.queued(0)+e.commit.queued(1)+e.commit.queued(2)+e.commit.queued(3) == 20 })
+	close(hook.gate)
+	wg.Wait()
+	if trips, calls := hook.trips.Load(), hook.calls.Load(); trips != 2 || calls != 5 {
+		t.Errorf("%d round trips, %d calls; want 2 round trips (the held one, then the rest), 5 calls (1, then one per partition)", trips, calls)
+	}
+	if n := e.streamLen(); n != 21 {
+		t.Errorf("%d entries, want 21", n)
+	}
+}
+
+// A partition's call holds at most maxCallPoints points; what does not fit
+// goes in the next round trip, in the order it was queued.
+func TestGroupCommitCallSize(t *testing.T) {
+	hook := &scriptHook{gate: make(chan struct{})}
+	e := newHookedEnv(t, hook)
+	dev := e.deviceIn(1)
+	batch := func(lat int) string {
+		pts := make([]string, maxCallPoints*2/5)
+		for i := range pts {
+			pts[i] = fmt.Sprintf(`{"latitude":%d,"longitude":%d,"device_id":%q}`, lat, i%180, dev)
+		}
+		return "[" + strings.Join(pts, ",") + "]"
+	}
+	go e.upload(batch(0))
+	waitFor(t, func() bool { return hook.trips.Load() == 1 })
+	var wg sync.WaitGroup
+	for lat := 1; lat <= 3; lat++ {
+		wg.Go(func() {
+			if rec := e.upload(batch(lat)); rec.Code != 200 {
+				t.Errorf("status %d: %s", rec.Code, rec.Body)
+			}
+		})
+		waitFor(t, func() bool { return e.commit.queued(1) == lat }) // queued in order
+	}
+	close(hook.gate)
+	wg.Wait()
+	if trips := hook.trips.Load(); trips != 3 {
+		t.Errorf("%d round trips, want 3: the held one, two batches of 40 %% of a call, then the third", trips)
+	}
+	pts := e.storedPoints()
+	if len(pts) != 4*maxCallPoints*2/5 {
+		t.Fatalf("%d points stored", len(pts))
+	}
+	for i, p := range pts { // the batches in the order they were queued
+		if want := int64(i/(maxCallPoints*2/5)) * 10_000_000; p.LatE7 != want {
+			t.Fatalf("point %d has latitude %d, want %d", i, p.LatE7, want)
+		}
+	}
+}
+
 // A request whose wait ends while its batch is still queued is answered
 // 503 and its points are never sent (committer, invariant 3).
 func TestGroupCommitTimedOutRequestIsNotSent(t *testing.T) {
@@ -135,7 +222,7 @@ func TestGroupCommitTimedOutRequestIsNotSent(t *testing.T) {
 	}
 	// The held call went on late (its point may or may not be stored, as
 	// its 503 said); the timed-out queued request was never sent.
-	waitFor(t, func() bool { return e.commit.idle(1) })
+	waitFor(t, func() bool { return e.commit.idle() })
 	if got := hook.calls.Load(); got != 1 {
 		t.Errorf("%d script calls, want 1: the timed-out request was sent", got)
 	}
@@ -189,21 +276,24 @@ func TestGroupCommitKeysInOneCall(t *testing.T) {
 	}
 }
 
-// idle reports whether partition p's committer has nothing queued or
-// being sent.
-func (c *committer) idle(p int) bool {
-	q := &c.parts[p]
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return !q.flushing
+// idle reports whether the committer has nothing queued or being sent.
+func (c *committer) idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.flushing
 }
 
 // queued returns the number of batches queued for partition p.
 func (c *committer) queued(p int) int {
-	q := &c.parts[p]
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.queue)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, pa := range c.queue {
+		if pa.part == p {
+			n++
+		}
+	}
+	return n
 }
 
 func waitFor(t *testing.T, cond func() bool) {

@@ -97,7 +97,7 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 	if h.wins == nil {
 		h.wins = defaultWindows()
 	}
-	h.commit = newCommitter(d.Redis, d.Schema.Partitions(), cfg.RedisTimeout)
+	h.commit = newCommitter(d.Redis, cfg.RedisTimeout)
 	if cfg.MaxInFlight > 0 {
 		h.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	}

@@ -26,12 +26,12 @@ const (
 	// full batch.
 	DefaultBatchSize = 5000
 	// DefaultMaxCallKeys bounds the aggregate keys of one Lua call when
-	// the processor is keeping up (a read returned less than a batch).
-	// A call costs Redis 20-50 µs a key (a few commands each, written to
-	// the AOF), and every other client, /retrieve included, waits behind
-	// it: 64 keys keep a call around 1-3 ms. A full read (a backlog) goes
-	// in one call, which touches each key once however many of its points
-	// the batch holds: throughput then matters more than latency.
+	// the processor is keeping up (a read returned at most an eighth of a
+	// batch). A call costs Redis 20-50 µs a key (a few commands each,
+	// written to the AOF), and every other client, /retrieve included,
+	// waits behind it: 64 keys keep a call around 1-3 ms. A larger read (a
+	// backlog) goes in one call, which touches each key once however many
+	// of its points the batch holds: throughput then matters more.
 	DefaultMaxCallKeys = 64
 	// DefaultBlock is how long one XREADGROUP waits for new entries.
 	DefaultBlock = time.Second
@@ -67,7 +67,8 @@ type Config struct {
 	// one Lua call; 1..scripts.MaxApplyEntries. Default DefaultBatchSize.
 	BatchSize int
 	// MaxCallKeys bounds the aggregate keys of one Lua call while the
-	// processor keeps up (see DefaultMaxCallKeys); -1: no bound. Default
+	// processor keeps up (reads of at most BatchSize/8 entries, see
+	// DefaultMaxCallKeys); -1: no bound. Default
 	// DefaultMaxCallKeys.
 	MaxCallKeys int
 	// Block is how long one XREADGROUP waits for new entries. It is finite
@@ -107,7 +108,7 @@ func (c *Config) Register(s *envflag.Set) {
 	host, _ := os.Hostname()
 	s.String(&c.Consumer, "consumer", host, "consumer name in the group; stable across restarts (host or pod name), never random")
 	s.Int(&c.BatchSize, "batch-size", DefaultBatchSize, fmt.Sprintf("entries per read and per apply call (1..%d)", scripts.MaxApplyEntries))
-	s.Int(&c.MaxCallKeys, "max-call-keys", DefaultMaxCallKeys, "while the processor keeps up, split a read into Lua calls of at most this many aggregate keys so that no call holds Redis long (-1: one call per read)")
+	s.Int(&c.MaxCallKeys, "max-call-keys", DefaultMaxCallKeys, "when a read holds at most an eighth of --batch-size (the processor keeps up), split it into Lua calls of at most this many aggregate keys so that no call holds Redis long (-1: one call per read)")
 	s.Duration(&c.Block, "block", DefaultBlock, "how long one XREADGROUP waits for new entries (finite, so shutdown is noticed)")
 	s.Duration(&c.ClaimInterval, "claim-interval", DefaultClaimInterval, "how often each partition claims entries left pending by dead consumers")
 	s.Duration(&c.ClaimMinIdle, "claim-min-idle", DefaultClaimMinIdle, "pending entries idle longer than this are claimed from their consumer")

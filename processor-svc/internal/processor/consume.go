@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 
@@ -145,11 +146,14 @@ func (w *partition) read(ctx context.Context, id string, block time.Duration) ([
 
 // apply counts msgs, read from this partition's stream, in batches of at
 // most BatchSize (miniredis ignores COUNT when re-reading pending entries).
-// A read shorter than BatchSize means the processor is keeping up: its
-// batches are then cut into calls of at most MaxCallKeys aggregate keys
-// (see DefaultMaxCallKeys).
+// A read of at most an eighth of BatchSize means the processor is keeping
+// up with room to spare: it is then cut into calls of at most MaxCallKeys
+// aggregate keys (see DefaultMaxCallKeys). A larger read goes in one call:
+// cut calls cost Redis more per entry (an XPENDING per entry, and the
+// partition's own hashes written once per call), which a processor that is
+// behind cannot spare.
 func (w *partition) apply(finish context.Context, msgs []redis.XMessage) error {
-	bounded := w.p.cfg.MaxCallKeys > 0 && len(msgs) < w.p.cfg.BatchSize
+	bounded := w.p.cfg.MaxCallKeys > 0 && len(msgs) <= w.p.cfg.BatchSize/8
 	for len(msgs) > 0 {
 		n := min(len(msgs), w.p.cfg.BatchSize)
 		if err := w.applyBatch(finish, msgs[:n], bounded); err != nil {
@@ -167,22 +171,20 @@ func (w *partition) apply(finish context.Context, msgs []redis.XMessage) error {
 // than ingest-svc, or deleted from the stream while pending, which Redis
 // returns without fields) can never be counted: it is logged and
 // acknowledged on its own, without counting, so that it cannot wedge the
-// partition by being redelivered for ever. That happens before any call:
-// a call's entries must be exactly the consumer's pending entries between
-// its first and last id (applysums.lua, invariant 1).
+// partition by being redelivered for ever.
 //
-// With bounded, consecutive entries go into one call until the next would
-// take it over MaxCallKeys keys. Each call is then a run of consecutive
-// entries of the read, which applysums.lua's proof needs.
+// With bounded, the batch's devices are dealt into calls of at most
+// MaxCallKeys keys, all of a device's entries in the same call, so that
+// each of its hashes is still written once per batch; such calls prove
+// their entries pending one by one (applysums.lua, proof "each"). Without,
+// the batch is one call, a run of consecutive entries (proof "run").
 func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bounded bool) error {
 	defer prometheus.NewTimer(w.p.batchDuration).ObserveDuration()
 	schema := w.p.schema
-	var calls []*call
-	cur := w.newCall()
+	var good []redis.XMessage
+	var pts []point.Point
 	var bad []string
 	misplaced := 0
-	nowMs := w.p.now().UnixMilli()
-	var aggs []scripts.AggKey
 	for _, m := range msgs {
 		pt, err := point.FromValues(m.Values)
 		if err != nil {
@@ -193,22 +195,8 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 		if schema.PartitionOf(pt.DeviceID) != w.n {
 			misplaced++
 		}
-		// The partition total, the device, and its time buckets at every
-		// resolution (those already expired left out).
-		aggs = w.p.wins.AggKeys(schema, w.n, pt, nowMs, aggs)
-		dev := schema.Device(w.n, pt.DeviceID)
-		if bounded && cur.sums.Len() > 0 && cur.sums.Keys()+cur.sums.NewKeys(dev, aggs) > w.p.cfg.MaxCallKeys {
-			calls = append(calls, cur)
-			cur = w.newCall()
-		}
-		if err := cur.sums.Add(m.ID, pt, dev, aggs); err != nil {
-			return fmt.Errorf("partition %d: %w", w.n, err)
-		}
-		cur.msgs = append(cur.msgs, m)
-		cur.pts = append(cur.pts, pt)
-	}
-	if cur.sums.Len() > 0 {
-		calls = append(calls, cur)
+		good = append(good, m)
+		pts = append(pts, pt)
 	}
 	if misplaced > 0 {
 		w.log.Warn("entries of devices that belong to another partition, counted in this one", "entries", misplaced)
@@ -226,7 +214,52 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 			return err
 		}
 	}
+	if len(good) == 0 {
+		return nil
+	}
+
+	nowMs := w.p.now().UnixMilli()
+	order := make([]int, len(good)) // the entries, in the order they go into calls
+	for i := range order {
+		order[i] = i
+	}
+	if bounded {
+		// Group by device (stable: a device's entries stay in id order),
+		// devices in the order of their first entry.
+		first := map[string]int{}
+		for i, pt := range pts {
+			if _, ok := first[pt.DeviceID]; !ok {
+				first[pt.DeviceID] = i
+			}
+		}
+		sort.SliceStable(order, func(a, b int) bool {
+			return first[pts[order[a]].DeviceID] < first[pts[order[b]].DeviceID]
+		})
+	}
+	var calls []*call
+	cur := w.newCall()
+	var aggs []scripts.AggKey
+	for j, i := range order {
+		pt := pts[i]
+		// The partition total, the device, and its time buckets at every
+		// resolution (those already expired left out).
+		aggs = w.p.wins.AggKeys(schema, w.n, pt, nowMs, aggs)
+		dev := schema.Device(w.n, pt.DeviceID)
+		newDevice := j == 0 || pts[order[j-1]].DeviceID != pt.DeviceID
+		if bounded && newDevice && cur.sums.Len() > 0 &&
+			cur.sums.Keys()+w.deviceKeys(cur.sums, pts, order[j:], nowMs) > w.p.cfg.MaxCallKeys {
+			calls = append(calls, cur)
+			cur = w.newCall()
+		}
+		if err := cur.sums.Add(good[i].ID, pt, dev, aggs); err != nil {
+			return fmt.Errorf("partition %d: %w", w.n, err)
+		}
+		cur.msgs = append(cur.msgs, good[i])
+		cur.pts = append(cur.pts, pt)
+	}
+	calls = append(calls, cur)
 	for _, c := range calls {
+		c.sums.Scattered = len(calls) > 1
 		if err := w.applyCall(finish, c, nowMs); err != nil {
 			return err
 		}
@@ -234,7 +267,31 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 	return nil
 }
 
-// call is the entries of one Lua call: consecutive entries of a read.
+// deviceKeys returns how many keys the entries of the device at the head
+// of rest (indexes into pts, grouped by device) would add to b.
+func (w *partition) deviceKeys(b *scripts.SumBatch, pts []point.Point, rest []int, nowMs int64) int {
+	dev := pts[rest[0]].DeviceID
+	seen := map[string]bool{}
+	add := func(k string) {
+		if k != "" && !seen[k] && !b.Has(k) {
+			seen[k] = true
+		}
+	}
+	add(w.p.schema.Device(w.n, dev))
+	var aggs []scripts.AggKey
+	for _, i := range rest {
+		if pts[i].DeviceID != dev {
+			break
+		}
+		aggs = w.p.wins.AggKeys(w.p.schema, w.n, pts[i], nowMs, aggs)
+		for _, k := range aggs {
+			add(k.Key)
+		}
+	}
+	return len(seen)
+}
+
+// call is the entries of one Lua call.
 type call struct {
 	sums *scripts.SumBatch
 	msgs []redis.XMessage
