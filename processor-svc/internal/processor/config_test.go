@@ -28,7 +28,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	host, _ := os.Hostname()
 	want := Config{
-		Consumer: host, BatchSize: DefaultBatchSize, MaxCallKeys: DefaultMaxCallKeys, Block: DefaultBlock,
+		Consumer: host, BatchSize: DefaultBatchSize, MaxCallKeys: DefaultMaxCallKeys, Linger: DefaultLinger, Block: DefaultBlock,
 		ClaimInterval: DefaultClaimInterval, ClaimMinIdle: DefaultClaimMinIdle,
 		TrimInterval: DefaultTrimInterval, Retention: DefaultRetention, TrimStep: DefaultTrimStep,
 		StatsInterval: DefaultStatsInterval,
