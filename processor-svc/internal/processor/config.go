@@ -57,8 +57,9 @@ const (
 	// DefaultRetention is how long raw points are kept after they were
 	// counted: none.
 	DefaultRetention = time.Duration(0)
-	// DefaultTrimStep is the most entries one XTRIM removes.
-	DefaultTrimStep = 10_000
+	// DefaultTrimStep is the most entries one XTRIM removes: a step reads
+	// the entries it removes to find its cut, ~1-2 ms of Redis per 1,000.
+	DefaultTrimStep = 1_000
 	// DefaultStatsInterval is how often the progress line is logged.
 	DefaultStatsInterval = 10 * time.Second
 )
