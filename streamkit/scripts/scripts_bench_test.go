@@ -156,33 +156,10 @@ func BenchmarkApplyRun(b *testing.B) {
 				}
 				now := time.Now().UnixMilli()
 				pts := benchPoints(500, devices, now-600_000)
-				var aggs []scripts.AggKey
 				for b.Loop() {
 					b.StopTimer()
-					ab := scripts.AppendBatch{Stream: stream}
-					for i := range pts {
-						ab.Add(&pts[i])
-					}
-					if _, err := ab.Run(ctx, c); err != nil {
-						b.Fatal(err)
-					}
-					res, err := c.XReadGroup(ctx, &redis.XReadGroupArgs{
-						Group: keys.Group, Consumer: "bench", Streams: []string{stream, ">"}, Count: 500, Block: -1,
-					}).Result()
-					if err != nil {
-						b.Fatal(err)
-					}
 					batch := scripts.NewApplyBatch(stream, sc.DeviceIndex(0))
-					for _, m := range res[0].Messages {
-						p, err := point.FromValues(m.Values)
-						if err != nil {
-							b.Fatal(err)
-						}
-						aggs = wins.AggKeys(sc, 0, p, now, aggs)
-						if err := batch.Add(m.ID, p, sc.Device(0, p.DeviceID), aggs); err != nil {
-							b.Fatal(err)
-						}
-					}
+					addEntries(b, deliver(b, c, stream, pts), sc, wins, now, batch.Add)
 					b.StartTimer()
 					if r, err := batch.Run(ctx, c, keys.Group); err != nil || r.Applied != 500 {
 						b.Fatalf("apply: %+v, %v", r, err)
@@ -228,35 +205,10 @@ func BenchmarkApplySumsRun(b *testing.B) {
 				for i := range pts {
 					pts[i].TimeMs = now - 600_000 + int64(i)*10 // 10 ms apart, as in bench/run
 				}
-				var aggs []scripts.AggKey
 				for b.Loop() {
 					b.StopTimer()
-					for lo := 0; lo < len(pts); lo += 500 {
-						ab := scripts.AppendBatch{Stream: stream}
-						for i := lo; i < min(lo+500, len(pts)); i++ {
-							ab.Add(&pts[i])
-						}
-						if _, err := ab.Run(ctx, c); err != nil {
-							b.Fatal(err)
-						}
-					}
-					res, err := c.XReadGroup(ctx, &redis.XReadGroupArgs{
-						Group: keys.Group, Consumer: "bench", Streams: []string{stream, ">"}, Count: int64(tc.entries), Block: -1,
-					}).Result()
-					if err != nil {
-						b.Fatal(err)
-					}
 					batch := scripts.NewSumBatch(stream, sc.DeviceIndex(0))
-					for _, m := range res[0].Messages {
-						p, err := point.FromValues(m.Values)
-						if err != nil {
-							b.Fatal(err)
-						}
-						aggs = wins.AggKeys(sc, 0, p, now, aggs)
-						if err := batch.Add(m.ID, p, sc.Device(0, p.DeviceID), aggs); err != nil {
-							b.Fatal(err)
-						}
-					}
+					addEntries(b, deliver(b, c, stream, pts), sc, wins, now, batch.Add)
 					b.StartTimer()
 					if n, all, err := batch.Run(ctx, c, keys.Group, "bench"); err != nil || !all || n != int64(tc.entries) {
 						b.Fatalf("apply sums: %d %v %v", n, all, err)
@@ -265,6 +217,45 @@ func BenchmarkApplySumsRun(b *testing.B) {
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(tc.entries), "ns/entry")
 				c.Del(ctx, stream)
 			})
+		}
+	}
+}
+
+// deliver appends pts to stream (500 a call) and reads them back as
+// consumer "bench" of the group, as the processor receives them.
+func deliver(b *testing.B, c *redis.Client, stream string, pts []point.Point) []redis.XMessage {
+	ctx := context.Background()
+	for lo := 0; lo < len(pts); lo += 500 {
+		ab := scripts.AppendBatch{Stream: stream}
+		for i := lo; i < min(lo+500, len(pts)); i++ {
+			ab.Add(&pts[i])
+		}
+		if _, err := ab.Run(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	res, err := c.XReadGroup(ctx, &redis.XReadGroupArgs{
+		Group: keys.Group, Consumer: "bench", Streams: []string{stream, ">"}, Count: int64(len(pts)), Block: -1,
+	}).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res[0].Messages
+}
+
+// addEntries decodes msgs and adds each, with its aggregates, to a batch
+// through add (ApplyBatch.Add or SumBatch.Add).
+func addEntries(b *testing.B, msgs []redis.XMessage, sc *keys.Schema, wins window.Set, now int64,
+	add func(id string, p point.Point, deviceKey string, aggs []scripts.AggKey) error) {
+	var aggs []scripts.AggKey
+	for _, m := range msgs {
+		p, err := point.FromValues(m.Values)
+		if err != nil {
+			b.Fatal(err)
+		}
+		aggs = wins.AggKeys(sc, 0, p, now, aggs)
+		if err := add(m.ID, p, sc.Device(0, p.DeviceID), aggs); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/scripts"
 )
 
@@ -65,28 +63,13 @@ func (h *scriptHook) see(cmds []redis.Cmder) {
 
 func newHookedEnv(t *testing.T, hook *scriptHook, tune ...func(*RouterConfig)) *env {
 	t.Helper()
-	m := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
-	// Loaded first, so that each call is one EVALSHA (no NOSCRIPT, then EVAL).
-	if err := scripts.Append.Load(context.Background(), rdb).Err(); err != nil {
-		t.Fatal(err)
-	}
-	rdb.AddHook(hook)
-	t.Cleanup(func() { rdb.Close() })
-	schema, err := keys.New("gs", 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := DefaultRouterConfig()
-	for _, f := range tune {
-		f(&cfg)
-	}
-	e := &env{t: t, m: m, rdb: rdb, schema: schema, wins: defaultWindows(), cfg: cfg, now: testNow}
-	m.SetTime(testNow)
-	var h *handlers
-	e.router, h = newRouter(cfg, Deps{Redis: rdb, Schema: schema, Windows: e.wins, Now: func() time.Time { return e.now }})
-	e.commit = h.commit
-	return e
+	return newEnvWith(t, func(rdb *redis.Client) {
+		// Loaded first, so that each call is one EVALSHA (no NOSCRIPT, then EVAL).
+		if err := scripts.Append.Load(context.Background(), rdb).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rdb.AddHook(hook)
+	}, tune...)
 }
 
 // Concurrent single-point uploads to one partition share script calls, and

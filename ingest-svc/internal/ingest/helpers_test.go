@@ -35,7 +35,7 @@ type env struct {
 	wins   window.Set
 	cfg    RouterConfig
 	router *gin.Engine
-	// commit is the router's committer (newHookedEnv only).
+	// commit is the router's committer.
 	commit *committer
 	// now is the clock of the API, of the processing (process) and of
 	// miniredis's expiries; advance moves all three.
@@ -44,9 +44,19 @@ type env struct {
 
 func newEnv(t *testing.T, tune ...func(*RouterConfig)) *env {
 	t.Helper()
+	return newEnvWith(t, nil, tune...)
+}
+
+// newEnvWith is newEnv with prepare run on the client before the API is
+// built (to load scripts or add hooks).
+func newEnvWith(t *testing.T, prepare func(*redis.Client), tune ...func(*RouterConfig)) *env {
+	t.Helper()
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
+	if prepare != nil {
+		prepare(rdb)
+	}
 	schema, err := keys.New("gs", 4)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +67,9 @@ func newEnv(t *testing.T, tune ...func(*RouterConfig)) *env {
 	}
 	e := &env{t: t, m: m, rdb: rdb, schema: schema, wins: defaultWindows(), cfg: cfg, now: testNow}
 	m.SetTime(testNow) // PEXPIREAT is relative to miniredis's clock
-	e.router = NewRouter(cfg, Deps{Redis: rdb, Schema: schema, Windows: e.wins, Now: func() time.Time { return e.now }})
+	var h *handlers
+	e.router, h = newRouter(cfg, Deps{Redis: rdb, Schema: schema, Windows: e.wins, Now: func() time.Time { return e.now }})
+	e.commit = h.commit
 	return e
 }
 
