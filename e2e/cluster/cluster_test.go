@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -65,14 +66,23 @@ func TestClusterProcessorKill(t *testing.T) {
 		"--batch", "50", "--rate", "1500", "--concurrency", "4", "--seed", "4")
 	at := d.waitCountAtLeast(6000, 30*time.Second)
 	rdb := d.cluster.Client()
-	// Freeze p2 first: Redis keeps delivering new entries to its blocked
-	// XREADGROUPs, so it dies holding entries it read but never applied,
-	// which only a claim by another processor can count.
+	// Freeze p2 first: Redis keeps delivering new entries to the
+	// XREADGROUPs it has sent, so it dies holding entries it read but never
+	// applied, which only a claim by another processor can count. A
+	// processor between reads (applying, or lingering after a short read)
+	// has none in flight: let it run a moment and freeze it again until
+	// entries are pending under its name.
 	victim := d.processors["p2"]
 	victim.cmd.Process.Signal(syscall.SIGSTOP)
 	deadline := time.Now().Add(10 * time.Second)
 	for d.pendingOf(rdb, "p2") == 0 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // polling interval
+		time.Sleep(150 * time.Millisecond) // for deliveries to a read in flight
+		if d.pendingOf(rdb, "p2") > 0 {
+			break
+		}
+		victim.cmd.Process.Signal(syscall.SIGCONT)
+		time.Sleep(time.Duration(10+rand.IntN(60)) * time.Millisecond) // somewhere in its loop
+		victim.cmd.Process.Signal(syscall.SIGSTOP)
 	}
 	victim.kill()
 	pending := d.pendingOf(rdb, "p2")
