@@ -2,8 +2,11 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -40,4 +43,56 @@ func tail(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// With API keys on, the simulator sends its --api-key (GEOSTREAM_API_KEY in
+// compose) and verifies exactly; without it every upload is refused (401)
+// and verify fails, storing nothing.
+func TestSimulatorWithAPIKey(t *testing.T) {
+	const key = "gs_e2e_simulator_key_0123456789abcdef"
+	sum := sha256.Sum256([]byte(key))
+	c := newClusterWith(t, clusterOptions{
+		redis:  []string{"--appendfsync", "everysec"},
+		ingest: []string{"--api-keys", "sim sha256:" + hex.EncodeToString(sum[:]) + " write,read"},
+	})
+	c.startProcessor("p1")
+	verify := func(extra ...string) ([]byte, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		args := append([]string{"verify", "--target", c.base, "--devices", "20", "--count", "5000",
+			"--batch", "50", "--concurrency", "4", "--seed", "11", "--max-retries", "1", "--give-up-after", "5s",
+			"--timeout", "1m", "--log-format", "text"}, extra...)
+		return exec.CommandContext(ctx, bin.simulator, args...).CombinedOutput()
+	}
+	out, err := verify()
+	t.Logf("verify without a key:\n%s", tail(out, 1500))
+	if err == nil || !strings.Contains(string(out), "401") {
+		t.Fatalf("simulator verify without an API key: err = %v; want a failure that says 401", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err = exec.CommandContext(ctx, bin.simulator, "run", "--target", c.base, "--count", "200", "--batch", "20",
+		"--max-retries", "0", "--log-format", "text").CombinedOutput()
+	t.Logf("run without a key (err %v):\n%s", err, tail(out, 1500))
+	if !strings.Contains(string(out), "acked 0") {
+		t.Fatalf("simulator run without an API key: want every upload refused")
+	}
+	rdb := c.redis.Client()
+	streams, err := rdb.Keys(context.Background(), "*:points").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range streams {
+		if n, _ := rdb.XLen(context.Background(), s).Result(); n != 0 {
+			t.Fatalf("after refused uploads %s holds %d entries", s, n)
+		}
+	}
+	out, err = verify("--fresh", "--api-key", key)
+	t.Logf("with the key:\n%s", tail(out, 1500))
+	if err != nil {
+		t.Fatalf("simulator verify --api-key: %v", err)
+	}
+	if strings.Contains(string(out), key) {
+		t.Error("the simulator printed its API key")
+	}
 }

@@ -254,6 +254,9 @@ func (c *Client) do(ctx context.Context, a *Attempt, build func(context.Context)
 		return answer{err: err}
 	}
 	req.Header.Set("User-Agent", "geostream-simulator")
+	if c.cfg.APIKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.APIKey)
+	}
 	t0 := c.now()
 	resp, err := c.hc.Do(req)
 	var body []byte

@@ -3,6 +3,9 @@ package client_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -239,5 +242,45 @@ func TestRetrieveRetriesBackpressure(t *testing.T) {
 	}
 	if len(clk.waits) != 2 || clk.waits[0] < time.Second || clk.waits[1] < time.Second {
 		t.Fatalf("waits %v, want two of at least 1s", clk.waits)
+	}
+}
+
+// With an API key, every request carries it as a Bearer token; without,
+// none carries an Authorization header.
+func TestAPIKeySent(t *testing.T) {
+	for _, key := range []string{"", "gs_test_key"} {
+		var mu sync.Mutex
+		var seen []string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Method+" "+r.Header.Get("Authorization"))
+			mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			if r.Method == http.MethodPost {
+				io.Copy(io.Discard, r.Body)
+				w.Write([]byte(`{"message":"Data uploaded successfully","accepted":1}`))
+				return
+			}
+			w.WriteHeader(http.StatusBadRequest)
+			w.Write([]byte(`{"error":"No data available for processing","details":[]}`))
+		}))
+		clk := &clock{}
+		var kinds []string
+		c := newClient(t, srv.URL, client.Config{APIKey: key}, clk, &kinds)
+		body, ct := client.Encode(nil, onePoint, client.FormatNDJSON)
+		if res := c.Upload(context.Background(), "k", body, ct); res.Outcome != client.Acked {
+			t.Fatalf("upload: %v", res.Err)
+		}
+		if _, err := c.Retrieve(context.Background(), nil); !errors.Is(err, client.ErrNoData) {
+			t.Fatalf("retrieve: %v", err)
+		}
+		srv.Close()
+		want := ""
+		if key != "" {
+			want = "Bearer " + key
+		}
+		if len(seen) != 2 || seen[0] != "POST "+want || seen[1] != "GET "+want {
+			t.Errorf("key %q: requests carried %q, want Authorization %q on both", key, seen, want)
+		}
 	}
 }

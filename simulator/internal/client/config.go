@@ -46,6 +46,10 @@ type Config struct {
 	BackoffBase time.Duration
 	// BackoffMax caps the backoff; default DefaultBackoffMax.
 	BackoffMax time.Duration
+	// APIKey, when set, is sent with every request as "Authorization:
+	// Bearer <key>" (ingest-svc with API keys; see docs/security.md). It is
+	// never logged.
+	APIKey string
 	// MaxConns is the number of connections kept open to the target, the
 	// number of concurrent senders; default 1. Not a flag: the runner sets
 	// it from its concurrency.
@@ -60,6 +64,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.RequestTimeout, "request-timeout", DefaultRequestTimeout, "time bound of one HTTP attempt")
 	s.Duration(&c.BackoffBase, "backoff-base", DefaultBackoffBase, "backoff cap of the first retry (doubles per retry, full jitter)")
 	s.Duration(&c.BackoffMax, "backoff-max", DefaultBackoffMax, "largest backoff between retries")
+	s.Secret(&c.APIKey, "api-key", "", "API key sent as 'Authorization: Bearer <key>' with every request (when ingest-svc has API keys)")
 }
 
 func (c *Config) setDefaults() {
