@@ -29,12 +29,17 @@ type SumBatch struct {
 	// read (some entries between the first and the last belong to other
 	// calls): the script then proves each pending on its own.
 	Scattered bool
-	ids       []string
-	keys      []string
-	pos       map[string]int // key → index into keys/sums
-	sums      []agg.Sums
-	expire    []int64
-	devs      map[int]devLast // index into keys → latest position
+	// Fresh says the ids are every entry of one XREADGROUP ">" read (less
+	// any acknowledged without counting): the script may then prove them
+	// pending from XPENDING's summary (applysums.lua, proof "fresh").
+	// Never set it for re-read or claimed entries.
+	Fresh  bool
+	ids    []string
+	keys   []string
+	pos    map[string]int // key → index into keys/sums
+	sums   []agg.Sums
+	expire []int64
+	devs   map[int]devLast // index into keys → latest position
 }
 
 type devLast struct {
@@ -136,8 +141,11 @@ func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any
 	keys = append(keys, b.keys...)
 	args = make([]any, 0, 4+len(b.ids)+13*len(b.keys)+5*len(b.devs))
 	proof := "run"
-	if b.Scattered {
+	switch {
+	case b.Scattered:
 		proof = "each"
+	case b.Fresh:
+		proof = "fresh"
 	}
 	args = append(args, group, consumer, proof, len(b.ids))
 	for _, id := range b.ids {

@@ -6,9 +6,11 @@
 -- KEYS[3..]      the aggregate hashes the batch touches (all of one partition)
 -- ARGV[1]        the consumer group
 -- ARGV[2]        the consumer
--- ARGV[3]        how the ids are proved pending: "run" when they are a run
---                of consecutive entries of one read (one XPENDING of the
---                range), "each" otherwise (one XPENDING per id)
+-- ARGV[3]        how the ids are proved pending: "fresh" when they are one
+--                whole XREADGROUP ">" read (XPENDING's summary, else as
+--                "run"), "run" when they are a run of consecutive entries
+--                of one read (one XPENDING of the range), "each" otherwise
+--                (one XPENDING per id)
 -- ARGV[4]        N, the number of entry ids
 -- ARGV[5..4+N]   the entry ids, in increasing order (as XREADGROUP,
 --                XAUTOCLAIM and XPENDING return them)
@@ -17,7 +19,8 @@
 --   time min, time max — the batch's contribution, as decimal integers
 -- then per device of the batch, 5 values: index in KEYS of its hash, device
 --   id, and its latest position in the batch (time, lat, lon)
--- Returns {applied, 0}, or {-1, k} when not all N entries are pending for
+-- Returns {applied, 1} when proof "fresh" held from the summary, {applied,
+-- 0} when the ids were listed, or {-1, k} when not all N entries are pending for
 -- the consumer (k were proved before one was not): then it has acknowledged
 -- nothing and added nothing, and the caller must use apply.lua, which
 -- counts entry by entry.
@@ -37,6 +40,18 @@
 --      would make it fail.
 --    - "each": one XPENDING per id, which must list that id, and no id
 --      twice. For a call holding some devices' entries of a read.
+--    - "fresh": the ids are every entry of one XREADGROUP ">" read, in
+--      order. Then no other id between the first and the last can ever be
+--      pending for anyone: ">" delivers consecutive entries after the
+--      group's last-delivered id, so earlier deliveries are below the first
+--      and later ones above the last, claims only move entries already
+--      pending, and XADD never inserts below the stream's last id. So if
+--      XPENDING's summary says the group has exactly N pending entries, all
+--      between the first and the last id, and all N are this consumer's,
+--      they are exactly the batch: proved in O(consumers), without listing
+--      N entries (that listing was ~40 % of the script's time on 10,000-
+--      entry batches). Otherwise (other consumers have pending entries,
+--      say) the ids are proved as a run.
 --    Pending for us and acknowledged in the same atomic call means no other
 --    call counted them and none will (apply.lua, invariant 1), so each
 --    entry is still counted exactly once.
@@ -57,8 +72,8 @@ local nagg = #KEYS - 2
 if not n or n < 1 or n > 10000 then
   return redis.error_reply('ERR applysums: bad entry count')
 end
-if mode ~= 'run' and mode ~= 'each' then
-  return redis.error_reply('ERR applysums: proof must be run or each')
+if mode ~= 'fresh' and mode ~= 'run' and mode ~= 'each' then
+  return redis.error_reply('ERR applysums: proof must be fresh, run or each')
 end
 local first = 5 + n
 local devFirst = first + 13 * nagg
@@ -97,7 +112,35 @@ for d = devFirst, #ARGV, 5 do
 end
 
 -- Invariant 1: all N ids pending for this consumer, or nothing.
-if mode == 'run' then
+local function parseid(id)
+  local ms, seq = string.match(id, '^(%d+)%-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local function idAtMost(a, b) -- a <= b as stream IDs; false when either is not one
+  local am, as = parseid(a)
+  local bm, bs = parseid(b)
+  if not am or not bm then return false end
+  if am ~= bm then return am < bm end
+  return as <= bs
+end
+-- "fresh": proved from XPENDING's summary when it can be (see invariant 1),
+-- else as a run.
+local proved = false
+if mode == 'fresh' then
+  local sum = redis.call('XPENDING', stream, group)
+  local mine = 0
+  if type(sum[4]) == 'table' then
+    for _, cc in ipairs(sum[4]) do
+      if cc[1] == consumer then mine = tonumber(cc[2]) end
+    end
+  end
+  proved = mine == n and sum[1] == n and type(sum[2]) == 'string' and type(sum[3]) == 'string'
+    and idAtMost(ARGV[5], sum[2]) and idAtMost(sum[3], ARGV[4 + n])
+  if not proved then mode = 'run' end
+end
+if proved then
+  -- nothing more to check
+elseif mode == 'run' then
   -- COUNT N+1 so that an extra pending entry in the range shows.
   local listed = redis.call('XPENDING', stream, group, ARGV[5], ARGV[4 + n], n + 1, consumer)
   if #listed ~= n then
@@ -174,4 +217,4 @@ end
 for c = 1, #members, 2000 do -- chunks: unpack spreads at most a few thousand values
   redis.call('ZADD', index, unpack(members, c, math.min(c + 1999, #members)))
 end
-return {n, 0}
+return {n, proved and 1 or 0}

@@ -242,6 +242,81 @@ func TestApplySumsEach(t *testing.T) {
 	})
 }
 
+// Proof "fresh": a whole ">" read is proved from XPENDING's summary; when
+// the summary cannot prove it (another consumer has pending entries, an
+// entry was claimed or acknowledged, an id is listed twice), the script
+// falls back to the run proof, which applies the batch if it is all pending
+// for the consumer and refuses it otherwise (nothing acknowledged).
+func TestApplySumsFresh(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage
+		applied bool
+	}{
+		{"whole read", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage { return msgs }, true},
+		{"another consumer has pending entries", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage {
+			f.append(t, randomPoints(rand.New(rand.NewPCG(35, 36)), 3, "z"))
+			f.read(t, "c2", 3) // pending for c2, after the batch
+			return msgs
+		}, true},
+		{"one claimed by another consumer", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage {
+			if err := f.c.XClaim(context.Background(), &redis.XClaimArgs{
+				Stream: f.schema.Stream(0), Group: keys.Group, Consumer: "other", Messages: []string{msgs[4].ID},
+			}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			return msgs
+		}, false},
+		{"one already counted", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage {
+			f.apply(t, msgs[9:10])
+			return msgs
+		}, false},
+		{"an id twice", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage {
+			return append(append([]redis.XMessage(nil), msgs[:3]...), msgs[2:]...)
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, c *redis.Client) {
+				ctx := context.Background()
+				f := newFixture(t, c)
+				pts := randomPoints(rand.New(rand.NewPCG(37, 38)), 12, "a", "b")
+				f.append(t, pts)
+				msgs := f.read(t, "c1", 12)
+				b := f.sumBatch(t, tc.prepare(t, f, msgs))
+				b.Fresh = true
+				k, a := b.Layout(keys.Group, "c1")
+				reply, err := ApplySums.Run(ctx, c, k, a...).Int64Slice()
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, all := reply[0], reply[0] >= 0
+				// Only a whole read with nothing else pending is proved
+				// from the summary.
+				if fromSummary := reply[1] == 1 && all; fromSummary != (tc.name == "whole read") {
+					t.Errorf("reply %v: proved from the summary %v", reply, fromSummary)
+				}
+				if !tc.applied {
+					if all || n != -1 {
+						t.Fatalf("applied %d, all %v; want a refusal", n, all)
+					}
+					if p, _ := c.XPendingExt(ctx, &redis.XPendingExtArgs{
+						Stream: f.schema.Stream(0), Group: keys.Group, Start: msgs[0].ID, End: msgs[11].ID, Count: 20,
+					}).Result(); len(p) < 11 {
+						t.Fatalf("%d of the batch's entries pending after a refusal, want all that were", len(p))
+					}
+					return
+				}
+				if !all || n != 12 {
+					t.Fatalf("applied %d, all %v; want 12", n, all)
+				}
+				if got, want := f.sums(t, f.schema.Total(0)), sumOf(pts); got != want {
+					t.Errorf("total = %+v, want %+v", got, want)
+				}
+			})
+		})
+	}
+}
+
 // More ids than Lua's unpack can spread: the script works in chunks.
 func TestApplySumsLargeBatch(t *testing.T) {
 	eachBackend(t, func(t *testing.T, c *redis.Client) {

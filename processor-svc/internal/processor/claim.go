@@ -49,7 +49,7 @@ func (w *partition) claim(ctx, finish context.Context) error {
 		if len(msgs) > 0 {
 			w.p.claimed.Add(int64(len(msgs)))
 			w.log.Info("claimed entries idle in other consumers", "entries", len(msgs), "min_idle", w.p.cfg.ClaimMinIdle)
-			if err := w.apply(finish, msgs); err != nil {
+			if err := w.apply(finish, msgs, false); err != nil {
 				return err
 			}
 		}

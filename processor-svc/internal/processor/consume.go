@@ -73,7 +73,7 @@ func (w *partition) run(ctx, finish context.Context) error {
 			continue
 		}
 		delay = retryMin
-		if err := w.apply(finish, msgs); err != nil {
+		if err := w.apply(finish, msgs, true); err != nil {
 			return err
 		}
 		// A read short of a batch: wait a little before the next one, so
@@ -109,7 +109,7 @@ func (w *partition) drainOwn(ctx, finish context.Context) error {
 		if len(msgs) == 0 {
 			break
 		}
-		if err := w.apply(finish, msgs); err != nil {
+		if err := w.apply(finish, msgs, false); err != nil {
 			return err
 		}
 		total += len(msgs)
@@ -160,11 +160,15 @@ func (w *partition) read(ctx context.Context, id string, block time.Duration) ([
 // cut calls cost Redis more per entry (an XPENDING per entry, and the
 // partition's own hashes written once per call), which a processor that is
 // behind cannot spare.
-func (w *partition) apply(finish context.Context, msgs []redis.XMessage) error {
+//
+// fresh says msgs are one XREADGROUP ">" read: a batch that is all of it
+// can then be proved pending cheaply (scripts.SumBatch.Fresh).
+func (w *partition) apply(finish context.Context, msgs []redis.XMessage, fresh bool) error {
 	bounded := w.p.cfg.MaxCallKeys > 0 && len(msgs) <= w.p.cfg.BatchSize/8
+	fresh = fresh && len(msgs) <= w.p.cfg.BatchSize // one batch: the whole read
 	for len(msgs) > 0 {
 		n := min(len(msgs), w.p.cfg.BatchSize)
-		if err := w.applyBatch(finish, msgs[:n], bounded); err != nil {
+		if err := w.applyBatch(finish, msgs[:n], bounded, fresh); err != nil {
 			return err
 		}
 		msgs = msgs[n:]
@@ -185,8 +189,9 @@ func (w *partition) apply(finish context.Context, msgs []redis.XMessage) error {
 // MaxCallKeys keys, all of a device's entries in the same call, so that
 // each of its hashes is still written once per batch; such calls prove
 // their entries pending one by one (applysums.lua, proof "each"). Without,
-// the batch is one call, a run of consecutive entries (proof "run").
-func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bounded bool) error {
+// the batch is one call, a run of consecutive entries (proof "run"), or,
+// with fresh, a whole ">" read (proof "fresh", from XPENDING's summary).
+func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bounded, fresh bool) error {
 	defer prometheus.NewTimer(w.p.batchDuration).ObserveDuration()
 	schema := w.p.schema
 	var good []redis.XMessage
@@ -268,6 +273,7 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 	calls = append(calls, cur)
 	for _, c := range calls {
 		c.sums.Scattered = len(calls) > 1
+		c.sums.Fresh = fresh && len(calls) == 1
 		if err := w.applyCall(finish, c, nowMs); err != nil {
 			return err
 		}
