@@ -53,13 +53,17 @@ type Sums struct {
 }
 
 // AddPoint adds one point, exactly as the processor does.
-func (s *Sums) AddPoint(p point.Point) {
+func (s *Sums) AddPoint(p point.Point) { s.Merge(Of(p)) }
+
+// Of returns the aggregate of the single point p. Merging it into several
+// aggregates computes p's unit vector once.
+func Of(p point.Point) Sums {
 	v := geo.UnitVector(p.LatE7, p.LonE7)
-	s.Merge(Sums{
+	return Sums{
 		Count: 1, SumLat: p.LatE7, SumLon: p.LonE7, SumX: v.X, SumY: v.Y, SumZ: v.Z,
 		LatMin: p.LatE7, LatMax: p.LatE7, LonMin: p.LonE7, LonMax: p.LonE7,
 		TMin: p.TimeMs, TMax: p.TimeMs,
-	})
+	}
 }
 
 // Merge adds the points of o to s.

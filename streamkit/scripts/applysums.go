@@ -84,12 +84,13 @@ func (b *SumBatch) Add(id string, p point.Point, deviceKey string, aggs []AggKey
 		return fmt.Errorf("sum batch: more than %d entries", MaxApplyEntries)
 	}
 	b.ids = append(b.ids, id)
+	one := agg.Of(p)
 	for _, k := range aggs {
 		if k.Key == "" {
 			continue
 		}
 		i := b.key(k.Key, k.ExpireAtMs)
-		b.sums[i].AddPoint(p)
+		b.sums[i].Merge(one)
 	}
 	if deviceKey != "" {
 		i := b.key(deviceKey, 0)

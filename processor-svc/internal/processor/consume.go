@@ -251,13 +251,12 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 	}
 	var calls []*call
 	cur := w.newCall()
-	var aggs []scripts.AggKey
+	names := map[string]*deviceKeyNames{}
 	for j, i := range order {
 		pt := pts[i]
 		// The partition total, the device, and its time buckets at every
 		// resolution (those already expired left out).
-		aggs = w.p.wins.AggKeys(schema, w.n, pt, nowMs, aggs)
-		dev := schema.Device(w.n, pt.DeviceID)
+		dev, aggs := w.keysOf(names, pt, nowMs)
 		newDevice := j == 0 || pts[order[j-1]].DeviceID != pt.DeviceID
 		if bounded && newDevice && cur.sums.Len() > 0 &&
 			cur.sums.Keys()+w.deviceKeys(cur.sums, pts, order[j:], nowMs) > w.p.cfg.MaxCallKeys {
@@ -279,6 +278,43 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 		}
 	}
 	return nil
+}
+
+// deviceKeyNames are the aggregate keys of one device's latest point in a
+// batch, and the bucket starts they were named for.
+type deviceKeyNames struct {
+	starts []int64
+	dev    string
+	aggs   []scripts.AggKey
+}
+
+// keysOf returns pt's device key and aggregate keys, named once per device
+// and bucket combination within a batch (names): a device's points in one
+// read mostly share their buckets, and formatting eight key names a point
+// was a quarter of the processor's CPU. The keys depend only on the device,
+// the bucket starts and nowMs, which is fixed for the batch.
+func (w *partition) keysOf(names map[string]*deviceKeyNames, pt point.Point, nowMs int64) (string, []scripts.AggKey) {
+	e := names[pt.DeviceID]
+	if e == nil {
+		e = &deviceKeyNames{dev: w.p.schema.Device(w.n, pt.DeviceID), starts: make([]int64, len(w.p.wins))}
+		names[pt.DeviceID] = e
+	} else {
+		same := true
+		for k, r := range w.p.wins {
+			if r.Start(pt.TimeMs) != e.starts[k] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return e.dev, e.aggs
+		}
+	}
+	for k, r := range w.p.wins {
+		e.starts[k] = r.Start(pt.TimeMs)
+	}
+	e.aggs = w.p.wins.AggKeys(w.p.schema, w.n, pt, nowMs, e.aggs)
+	return e.dev, e.aggs
 }
 
 // deviceKeys returns how many keys the entries of the device at the head
