@@ -382,7 +382,7 @@ func appendBatch(s *keys.Schema, p, n int) *scripts.AppendBatch {
 	return b
 }
 
-// appendPipelined runs Append calls in one pipeline as ingest's runAppends
+// appendPipelined runs Append calls in one pipeline as ingest's committer
 // does: EVALSHA, then EVAL for the calls answered NOSCRIPT.
 func appendPipelined(ctx context.Context, rdb redis.UniversalClient, bs []*scripts.AppendBatch) []error {
 	cmds := make([]*redis.Cmd, len(bs))
