@@ -6,7 +6,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/agg"
@@ -14,20 +13,6 @@ import (
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/redistest"
 )
-
-// eachBackend runs f against miniredis and against a real redis-server, so
-// that the scripts are known to behave the same on both.
-func eachBackend(t *testing.T, f func(t *testing.T, c *redis.Client)) {
-	t.Run("miniredis", func(t *testing.T) {
-		m := miniredis.RunT(t)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { c.Close() })
-		f(t, c)
-	})
-	t.Run("redis-server", func(t *testing.T) {
-		f(t, redistest.Start(t).Client())
-	})
-}
 
 func randomPoints(r *rand.Rand, n int, devices ...string) []point.Point {
 	pts := make([]point.Point, n)
@@ -136,7 +121,7 @@ func sumOf(pts []point.Point) agg.Sums {
 }
 
 func TestApplyCountsEachEntryOnce(t *testing.T) {
-	eachBackend(t, func(t *testing.T, c *redis.Client) {
+	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		pts := randomPoints(rand.New(rand.NewPCG(1, 2)), 300, "a", "b", "c")
 		f.append(t, pts)
@@ -181,7 +166,7 @@ func TestApplyCountsEachEntryOnce(t *testing.T) {
 // Sums of a full batch of extreme values stay exact: Lua numbers are doubles
 // and must print as integers (apply.lua, invariant 3).
 func TestApplyExtremeValuesExact(t *testing.T) {
-	eachBackend(t, func(t *testing.T, c *redis.Client) {
+	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		pts := make([]point.Point, 5000)
 		for i := range pts {
@@ -214,7 +199,7 @@ func TestApplyExtremeValuesExact(t *testing.T) {
 // The last position of a device is the same whatever order entries are
 // applied in, including ties on the timestamp (invariant 4).
 func TestApplyLastPositionOrderIndependent(t *testing.T) {
-	eachBackend(t, func(t *testing.T, c *redis.Client) {
+	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
 		pts := []point.Point{
 			{DeviceID: "d", TimeMs: 1000, LatE7: 10, LonE7: 10},
 			{DeviceID: "d", TimeMs: 3000, LatE7: 30, LonE7: 30},
@@ -243,7 +228,7 @@ func TestApplyLastPositionOrderIndependent(t *testing.T) {
 
 // A malformed call writes nothing, not even its XACKs (invariant 2).
 func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
-	eachBackend(t, func(t *testing.T, c *redis.Client) {
+	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		f.append(t, randomPoints(rand.New(rand.NewPCG(3, 4)), 3, "a"))
 		msgs := f.read(t, "c", 3)
@@ -286,7 +271,7 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 }
 
 func TestApplyExpiresBuckets(t *testing.T) {
-	eachBackend(t, func(t *testing.T, c *redis.Client) {
+	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		f.append(t, randomPoints(rand.New(rand.NewPCG(5, 6)), 2, "a"))
 		msgs := f.read(t, "c", 2)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
@@ -301,21 +300,6 @@ func mustParse(tb testing.TB, id string) streamID {
 	return v
 }
 
-// trimBackends runs f against miniredis and against a real redis-server
-// (skipped when none is installed, unless CI or GEOSTREAM_REQUIRE_REDIS is
-// set), so that trimming is known to behave the same on both.
-func trimBackends(t *testing.T, f func(t *testing.T, c *redis.Client)) {
-	t.Run("miniredis", func(t *testing.T) {
-		m := miniredis.RunT(t)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { c.Close() })
-		f(t, c)
-	})
-	t.Run("redis-server", func(t *testing.T) {
-		f(t, redistest.Start(t).Client())
-	})
-}
-
 // readCounter is a go-redis hook that counts the stream entries the
 // commands of a client returned and records the commands' names.
 type readCounter struct {
@@ -408,7 +392,7 @@ func TestTrimNothingToTrimReadsOneEntry(t *testing.T) {
 		{"already trimmed", 0, n, 120},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			trimBackends(t, func(t *testing.T, c *redis.Client) {
+			redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
 				cc, h := countedClient(t, c)
 				s := newSchema(t, 1)
 				p := newTrimmer(t, cc, s, step, tc.retention)
@@ -458,7 +442,7 @@ func TestTrimNothingToTrimReadsOneEntry(t *testing.T) {
 // removed plus at most two a step (the oldest, and the one the cut keeps).
 func TestTrimCutBelowTarget(t *testing.T) {
 	const n = 24
-	trimBackends(t, func(t *testing.T, c *redis.Client) {
+	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		ids := make([]string, n)
 		for i := range ids {
