@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -156,19 +155,4 @@ func FreePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// EachBackend runs f as two subtests, against miniredis and against a real
-// redis-server started by Start (with its skip-or-fail rule), so that code
-// is known to behave the same on both.
-func EachBackend(t *testing.T, f func(t *testing.T, c *redis.Client)) {
-	t.Run("miniredis", func(t *testing.T) {
-		m := miniredis.RunT(t)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { c.Close() })
-		f(t, c)
-	})
-	t.Run("redis-server", func(t *testing.T) {
-		f(t, Start(t).Client())
-	})
 }

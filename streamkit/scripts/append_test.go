@@ -14,10 +14,11 @@ import (
 
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/redistest"
+	"github.com/geostream/geostream/streamkit/redistest/backends"
 )
 
 func TestAppendStoresEveryPoint(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		pts := randomPoints(rand.New(rand.NewPCG(7, 8)), 50, "a", "b")
 		alt, spd := 12.5, 3.0
@@ -47,7 +48,7 @@ func TestAppendStoresEveryPoint(t *testing.T) {
 // A retry with the same idempotency key stores nothing and reports what the
 // first attempt stored (append.lua, invariant 2).
 func TestAppendIdempotent(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		ctx := context.Background()
 		pts := randomPoints(rand.New(rand.NewPCG(9, 10)), 7, "a")
@@ -79,7 +80,7 @@ func TestAppendIdempotent(t *testing.T) {
 // Over the backlog limit the call fails with ErrBacklog and writes nothing
 // (append.lua, invariant 1).
 func TestAppendAllOrNothing(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		ctx := context.Background()
 		f.append(t, randomPoints(rand.New(rand.NewPCG(11, 12)), 10, "a"))

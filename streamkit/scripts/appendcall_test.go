@@ -10,7 +10,7 @@ import (
 
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
-	"github.com/geostream/geostream/streamkit/redistest"
+	"github.com/geostream/geostream/streamkit/redistest/backends"
 )
 
 func (f *fixture) batchOf(pts []point.Point, key, fp string, limit int64) *AppendBatch {
@@ -28,7 +28,7 @@ func (f *fixture) batchOf(pts []point.Point, key, fp string, limit int64) *Appen
 // with an earlier one's key is its replay (append.lua, invariant 3), the
 // others store their own points, in the order they were added.
 func TestAppendCallRequests(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, c)
 		r := rand.New(rand.NewPCG(41, 42))
@@ -79,7 +79,7 @@ func TestAppendCallRequests(t *testing.T) {
 // ErrBacklog, writing nothing (no entry, no marker), except a replay, which
 // still answers what its first attempt stored.
 func TestAppendCallBacklog(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, c)
 		r := rand.New(rand.NewPCG(43, 44))
@@ -115,7 +115,7 @@ func TestAppendCallBacklog(t *testing.T) {
 // A malformed call is an error that writes nothing for any of its requests
 // (append.lua, invariant 1).
 func TestAppendCallMalformed(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, c)
 		s := f.schema.Stream(0)

@@ -10,7 +10,7 @@ import (
 
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
-	"github.com/geostream/geostream/streamkit/redistest"
+	"github.com/geostream/geostream/streamkit/redistest/backends"
 )
 
 func (f *fixture) sumBatch(t *testing.T, msgs []redis.XMessage) *SumBatch {
@@ -31,7 +31,7 @@ func (f *fixture) sumBatch(t *testing.T, msgs []redis.XMessage) *SumBatch {
 
 // The fast path gives exactly the hashes the entry-by-entry path gives.
 func TestApplySumsMatchesApply(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		pts := randomPoints(rand.New(rand.NewPCG(21, 22)), 400, "a", "b", "c")
 		slow, fast := newFixture(t, c), newFixture(t, c)
@@ -78,7 +78,7 @@ func TestApplySumsMatchesApply(t *testing.T) {
 // acknowledged or added, so the entry-by-entry path can count it exactly
 // (applysums.lua, invariant 1).
 func TestApplySumsAllOrNothing(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, c)
 		pts := randomPoints(rand.New(rand.NewPCG(23, 24)), 20, "a")
@@ -154,7 +154,7 @@ func TestApplySumsRefusesAnyOtherIdList(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+			backends.Each(t, func(t *testing.T, c *redis.Client) {
 				ctx := context.Background()
 				f := newFixture(t, c)
 				pts := randomPoints(rand.New(rand.NewPCG(31, 32)), 12, "a", "b")
@@ -187,7 +187,7 @@ func TestApplySumsRefusesAnyOtherIdList(t *testing.T) {
 // device's), each proved pending on its own; the refusals are those of
 // "run", whatever lies between the ids.
 func TestApplySumsEach(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, c)
 		pts := randomPoints(rand.New(rand.NewPCG(33, 34)), 30, "a", "b", "c")
@@ -277,7 +277,7 @@ func TestApplySumsFresh(t *testing.T) {
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+			backends.Each(t, func(t *testing.T, c *redis.Client) {
 				ctx := context.Background()
 				f := newFixture(t, c)
 				pts := randomPoints(rand.New(rand.NewPCG(37, 38)), 12, "a", "b")
@@ -320,7 +320,7 @@ func TestApplySumsFresh(t *testing.T) {
 
 // More ids than Lua's unpack can spread: the script works in chunks.
 func TestApplySumsLargeBatch(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		pts := randomPoints(rand.New(rand.NewPCG(25, 26)), MaxApplyEntries, "a", "b")
 		f.append(t, pts)
@@ -339,7 +339,7 @@ func TestApplySumsLargeBatch(t *testing.T) {
 // anything. (The sums themselves are int64 by type in SumBatch.Layout; the
 // script does not parse them one by one, see applysums.lua.)
 func TestApplySumsRejectsBadArguments(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, c)
 		f.append(t, randomPoints(rand.New(rand.NewPCG(27, 28)), 2, "a"))
@@ -372,7 +372,7 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 // Thousands of devices in one batch: the device index update goes in chunks
 // (a single ZADD would spread more values than Lua's unpack can).
 func TestApplySumsManyDevices(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		devs := make([]string, 6000)
 		for i := range devs {

@@ -11,7 +11,7 @@ import (
 	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
-	"github.com/geostream/geostream/streamkit/redistest"
+	"github.com/geostream/geostream/streamkit/redistest/backends"
 )
 
 func randomPoints(r *rand.Rand, n int, devices ...string) []point.Point {
@@ -121,7 +121,7 @@ func sumOf(pts []point.Point) agg.Sums {
 }
 
 func TestApplyCountsEachEntryOnce(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		pts := randomPoints(rand.New(rand.NewPCG(1, 2)), 300, "a", "b", "c")
 		f.append(t, pts)
@@ -166,7 +166,7 @@ func TestApplyCountsEachEntryOnce(t *testing.T) {
 // Sums of a full batch of extreme values stay exact: Lua numbers are doubles
 // and must print as integers (apply.lua, invariant 3).
 func TestApplyExtremeValuesExact(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		pts := make([]point.Point, 5000)
 		for i := range pts {
@@ -199,7 +199,7 @@ func TestApplyExtremeValuesExact(t *testing.T) {
 // The last position of a device is the same whatever order entries are
 // applied in, including ties on the timestamp (invariant 4).
 func TestApplyLastPositionOrderIndependent(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		pts := []point.Point{
 			{DeviceID: "d", TimeMs: 1000, LatE7: 10, LonE7: 10},
 			{DeviceID: "d", TimeMs: 3000, LatE7: 30, LonE7: 30},
@@ -228,7 +228,7 @@ func TestApplyLastPositionOrderIndependent(t *testing.T) {
 
 // A malformed call writes nothing, not even its XACKs (invariant 2).
 func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		f.append(t, randomPoints(rand.New(rand.NewPCG(3, 4)), 3, "a"))
 		msgs := f.read(t, "c", 3)
@@ -271,7 +271,7 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 }
 
 func TestApplyExpiresBuckets(t *testing.T) {
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		f.append(t, randomPoints(rand.New(rand.NewPCG(5, 6)), 2, "a"))
 		msgs := f.read(t, "c", 2)

@@ -11,7 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
-	"github.com/geostream/geostream/streamkit/redistest"
+	"github.com/geostream/geostream/streamkit/redistest/backends"
 )
 
 // addEntries appends n points to stream with IDs from Redis's clock, or at
@@ -392,7 +392,7 @@ func TestTrimNothingToTrimReadsOneEntry(t *testing.T) {
 		{"already trimmed", 0, n, 120},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+			backends.Each(t, func(t *testing.T, c *redis.Client) {
 				cc, h := countedClient(t, c)
 				s := newSchema(t, 1)
 				p := newTrimmer(t, cc, s, step, tc.retention)
@@ -442,7 +442,7 @@ func TestTrimNothingToTrimReadsOneEntry(t *testing.T) {
 // removed plus at most two a step (the oldest, and the one the cut keeps).
 func TestTrimCutBelowTarget(t *testing.T) {
 	const n = 24
-	redistest.EachBackend(t, func(t *testing.T, c *redis.Client) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		ids := make([]string, n)
 		for i := range ids {
