@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -28,8 +29,8 @@ import (
 // as a pipeline of one call per request would have.
 //
 // Invariants:
-//  1. Every queued request is answered exactly once (its done channel is
-//     closed once), by the flush goroutine.
+//  1. Every request is answered exactly once (its done channel is closed
+//     once): by the flush goroutine, or by submit when the queue is full.
 //  2. At most one flush goroutine runs (flushing is set and cleared under
 //     mu, and cleared only when the queue is empty), so the queue is never
 //     left unattended: a request queued while flushing is true is taken by
@@ -53,6 +54,16 @@ type committer struct {
 // ~1-3 µs a point, and every other client waits behind it.
 const maxCallPoints = 2000
 
+// maxQueued bounds the batches waiting for a round trip. Requests in flight
+// are bounded by the in-flight limits, but a request that timed out leaves
+// its batch queued until the flush goroutine reaches it; while Redis hangs
+// (a client without context deadlines on its socket) the queue would grow
+// with every new request. Past the bound a request is refused at once.
+const maxQueued = 10_000
+
+// errQueueFull refuses a request while maxQueued batches wait.
+var errQueueFull = errors.New("too many uploads are waiting for Redis")
+
 // pendingAppend is one request's batch for one partition.
 type pendingAppend struct {
 	ctx      context.Context // the request's: ends when its client goes away
@@ -73,6 +84,12 @@ func newCommitter(rdb redis.UniversalClient, timeout time.Duration) *committer {
 func (c *committer) submit(ctx context.Context, deadline time.Time, p int, b *scripts.AppendBatch) *pendingAppend {
 	pa := &pendingAppend{ctx: ctx, deadline: deadline, part: p, batch: b, done: make(chan struct{})}
 	c.mu.Lock()
+	if len(c.queue) >= maxQueued {
+		c.mu.Unlock()
+		pa.err = errQueueFull // invariant 1: answered once, here, never queued
+		close(pa.done)
+		return pa
+	}
 	c.queue = append(c.queue, pa)
 	start := !c.flushing
 	c.flushing = true

@@ -289,3 +289,34 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// While maxQueued batches wait (Redis hangs, requests time out but their
+// batches stay queued), a new upload is refused at once with a 503 and its
+// batch is not queued: the queue cannot grow without bound.
+func TestGroupCommitQueueBound(t *testing.T) {
+	hook := &scriptHook{gate: make(chan struct{})}
+	e := newHookedEnv(t, hook, func(c *RouterConfig) { c.RedisTimeout = 200 * time.Millisecond })
+	one := fmt.Sprintf(`{"latitude":1,"longitude":2,"device_id":%q}`, e.deviceIn(0))
+	go e.upload(one)
+	waitFor(t, func() bool { return hook.trips.Load() == 1 }) // the round trip is held
+	// Fill the queue directly: as if maxQueued requests had timed out.
+	e.commit.mu.Lock()
+	for range maxQueued {
+		e.commit.queue = append(e.commit.queue, &pendingAppend{ctx: context.Background(), deadline: time.Now(),
+			batch: &scripts.AppendBatch{}, done: make(chan struct{})})
+	}
+	e.commit.mu.Unlock()
+	start := time.Now()
+	rec := e.upload(one)
+	if rec.Code != http.StatusServiceUnavailable || time.Since(start) > 100*time.Millisecond {
+		t.Fatalf("upload with a full queue: status %d after %v: %s", rec.Code, time.Since(start), rec.Body)
+	}
+	if n := e.commit.queued(0); n != maxQueued {
+		t.Errorf("%d batches queued, want %d: the refused one was queued", n, maxQueued)
+	}
+	close(hook.gate)
+	waitFor(t, func() bool { return e.commit.idle() })
+	if trips := hook.trips.Load(); trips != 1 {
+		t.Errorf("%d round trips, want 1: the expired batches were sent", trips)
+	}
+}
