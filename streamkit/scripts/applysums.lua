@@ -12,8 +12,9 @@
 --                of one read (one XPENDING of the range), "each" otherwise
 --                (one XPENDING per id)
 -- ARGV[4]        N, the number of entry ids
--- ARGV[5..4+N]   the entry ids, in increasing order (as XREADGROUP,
---                XAUTOCLAIM and XPENDING return them)
+-- ARGV[5..4+N]   the entry ids; for "fresh" and "run" in increasing order
+--                (as XREADGROUP, XAUTOCLAIM and XPENDING return them), for
+--                "each" in any order
 -- then per aggregate key (#KEYS-2 of them), 13 values: PEXPIREAT ms (0 =
 --   never), n, Σlat, Σlon, Σx, Σy, Σz, lat min, lat max, lon min, lon max,
 --   time min, time max — the batch's contribution, as decimal integers

@@ -254,15 +254,17 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 	names := map[string]*deviceKeyNames{}
 	for j, i := range order {
 		pt := pts[i]
-		// The partition total, the device, and its time buckets at every
-		// resolution (those already expired left out).
-		dev, aggs := w.keysOf(names, pt, nowMs)
 		newDevice := j == 0 || pts[order[j-1]].DeviceID != pt.DeviceID
 		if bounded && newDevice && cur.sums.Len() > 0 &&
-			cur.sums.Keys()+w.deviceKeys(cur.sums, pts, order[j:], nowMs) > w.p.cfg.MaxCallKeys {
+			cur.sums.Keys()+w.deviceKeys(names, cur.sums, pts, order[j:], nowMs) > w.p.cfg.MaxCallKeys {
 			calls = append(calls, cur)
 			cur = w.newCall()
 		}
+		// The partition total, the device, and its time buckets at every
+		// resolution (those already expired left out). After deviceKeys,
+		// which names the same keys through the same cache (keysOf reuses
+		// a device's slice).
+		dev, aggs := w.keysOf(names, pt, nowMs)
 		if err := cur.sums.Add(good[i].ID, pt, dev, aggs); err != nil {
 			return fmt.Errorf("partition %d: %w", w.n, err)
 		}
@@ -318,8 +320,9 @@ func (w *partition) keysOf(names map[string]*deviceKeyNames, pt point.Point, now
 }
 
 // deviceKeys returns how many keys the entries of the device at the head
-// of rest (indexes into pts, grouped by device) would add to b.
-func (w *partition) deviceKeys(b *scripts.SumBatch, pts []point.Point, rest []int, nowMs int64) int {
+// of rest (indexes into pts, grouped by device) would add to b, naming them
+// through names as the main loop does.
+func (w *partition) deviceKeys(names map[string]*deviceKeyNames, b *scripts.SumBatch, pts []point.Point, rest []int, nowMs int64) int {
 	dev := pts[rest[0]].DeviceID
 	seen := map[string]bool{}
 	add := func(k string) {
@@ -327,13 +330,12 @@ func (w *partition) deviceKeys(b *scripts.SumBatch, pts []point.Point, rest []in
 			seen[k] = true
 		}
 	}
-	add(w.p.schema.Device(w.n, dev))
-	var aggs []scripts.AggKey
 	for _, i := range rest {
 		if pts[i].DeviceID != dev {
 			break
 		}
-		aggs = w.p.wins.AggKeys(w.p.schema, w.n, pts[i], nowMs, aggs)
+		devKey, aggs := w.keysOf(names, pts[i], nowMs)
+		add(devKey)
 		for _, k := range aggs {
 			add(k.Key)
 		}
