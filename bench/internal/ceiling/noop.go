@@ -14,6 +14,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/point"
 )
 
@@ -21,6 +22,9 @@ import (
 // decodes its points with the same decoder as ingest-svc, and answers
 // ingest-svc's 200 body without storing anything; GET /healthz answers
 // 200. It is the HTTP + JSON ceiling of POST /upload on this machine.
+// GET /retrieve answers a fixed summary of the shape ingest-svc answers,
+// without reading anything: the floor of /retrieve's latency under the
+// same generator and background load.
 func NoopRouter() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
@@ -37,6 +41,7 @@ func NoopRouter() *gin.Engine {
 		}
 		c.JSON(http.StatusOK, accepted{Message: "Data uploaded successfully", Accepted: int64(len(pts))})
 	})
+	e.GET("/retrieve", func(c *gin.Context) { c.JSON(http.StatusOK, cannedSummary) })
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	return e
 }
@@ -45,6 +50,14 @@ func NoopRouter() *gin.Engine {
 type accepted struct {
 	Message  string `json:"message"`
 	Accepted int64  `json:"accepted"`
+}
+
+// cannedSummary is a /retrieve answer of ingest-svc's type and size.
+var cannedSummary = agg.Summary{
+	AverageLatitude: 48.8566012, AverageLongitude: 2.3522019, DataCount: 1_000_000,
+	Centroid:       &agg.Position{Latitude: 48.8565991, Longitude: 2.3521998},
+	BBox:           agg.BBox{MinLatitude: 48.80001, MinLongitude: 2.25002, MaxLatitude: 48.90003, MaxLongitude: 2.45004},
+	FirstTimestamp: "2026-11-28T10:00:00Z", LastTimestamp: "2026-11-28T10:16:40Z",
 }
 
 // ServeNoop serves NoopRouter on addr until ctx is done.

@@ -58,6 +58,11 @@ type Retrieve struct {
 	CountedAfter  int64       `json:"counted_after"`
 	Load          load.Result `json:"load"`
 	Background    load.Result `json:"background_ingest"`
+	// Floor is the no-op server's GET /retrieve (a canned answer) timed by
+	// a second generator at the same rate, at the same time: what this
+	// machine, the generator and the background load allow a handler that
+	// does nothing.
+	Floor load.Result `json:"floor_noop"`
 }
 
 // rep runs one repetition of the throughput measures. Redis is emptied

@@ -117,6 +117,17 @@ func figureSpecs(cfg Config) []figureSpec {
 			value: func(r *RepResult) float64 { return ms(r.RetrieveBig.Load.P99) }, ceiling: "p99 at " + small,
 			ceil: func(r *RepResult) float64 { return ms(r.RetrieveSmall.Load.P99) }, target: "≤ 2 ms, ≤ 1.20",
 			met: func(v, q float64) bool { return v <= 2 && q <= 1.2 }},
+		// The floor: the no-op server's canned GET /retrieve, timed at the
+		// same moment by a second generator at the same rate.
+		{key: "retrieve_p99_small_floor_ms", name: "/retrieve p99 at " + small + " ÷ no-op floor", unit: "ms",
+			value: func(r *RepResult) float64 { return ms(r.RetrieveSmall.Load.P99) }, ceiling: "no-op GET p99, same time",
+			ceil: func(r *RepResult) float64 { return ms(r.RetrieveSmall.Floor.P99) }},
+		{key: "retrieve_p99_big_floor_ms", name: "/retrieve p99 at " + big + " ÷ no-op floor", unit: "ms",
+			value: func(r *RepResult) float64 { return ms(r.RetrieveBig.Load.P99) }, ceiling: "no-op GET p99, same time",
+			ceil: func(r *RepResult) float64 { return ms(r.RetrieveBig.Floor.P99) }},
+		{key: "retrieve_p50_big_floor_ms", name: "/retrieve p50 at " + big + " ÷ no-op floor", unit: "ms",
+			value: func(r *RepResult) float64 { return ms(r.RetrieveBig.Load.P50) }, ceiling: "no-op GET p50, same time",
+			ceil: func(r *RepResult) float64 { return ms(r.RetrieveBig.Floor.P50) }},
 		{key: "redis_bytes_per_point", name: "Redis stream bytes per point", unit: "bytes",
 			value: func(r *RepResult) float64 { return r.BytesPerPoint }, ceiling: "budget",
 			ceil: constant(60), target: "≤ 1.00 (60 B)",

@@ -95,6 +95,8 @@ func (e *env) retrieveStage(ctx context.Context, reps []*RepResult) error {
 		e.logf("rep %d: /retrieve p50/p99 at %d points %v/%v, at %d points %v/%v", r.Rep,
 			r.RetrieveSmall.CountedBefore, r.RetrieveSmall.Load.P50, r.RetrieveSmall.Load.P99,
 			r.RetrieveBig.CountedBefore, r.RetrieveBig.Load.P50, r.RetrieveBig.Load.P99)
+		e.logf("rep %d: no-op GET /retrieve at the same time p50/p99 %v/%v and %v/%v", r.Rep,
+			r.RetrieveSmall.Floor.P50, r.RetrieveSmall.Floor.P99, r.RetrieveBig.Floor.P50, r.RetrieveBig.Floor.P99)
 	}
 	return nil
 }
@@ -148,6 +150,10 @@ func (e *env) retrieve(ctx context.Context, r *RepResult, name string, d *deploy
 				Bodies: e.batch, Conns: 4, Duration: e.cfg.Duration}
 			out.Background = load.Open(ctx, bg, e.cfg.BackgroundRate)
 		})
+		wg.Go(func() {
+			f := load.Spec{URL: e.noop.URL() + "/retrieve", Method: "GET", Conns: 16, Duration: e.cfg.Duration}
+			out.Floor = load.Open(ctx, f, e.cfg.RetrieveRate)
+		})
 		q := load.Spec{URL: d.ingest.URL() + "/retrieve", Method: "GET", Conns: 16, Duration: e.cfg.Duration}
 		out.Load = load.Open(ctx, q, e.cfg.RetrieveRate)
 		wg.Wait()
@@ -156,8 +162,9 @@ func (e *env) retrieve(ctx context.Context, r *RepResult, name string, d *deploy
 	if err != nil {
 		return out, err
 	}
-	if out.Load.Errors > 0 || out.Background.Errors > 0 {
-		return out, fmt.Errorf("%s: %d failed queries, %d failed uploads", name, out.Load.Errors, out.Background.Errors)
+	if out.Load.Errors > 0 || out.Background.Errors > 0 || out.Floor.Errors > 0 {
+		return out, fmt.Errorf("%s: %d failed queries, %d failed uploads, %d failed no-op queries",
+			name, out.Load.Errors, out.Background.Errors, out.Floor.Errors)
 	}
 	out.CountedAfter, err = e.counted(ctx, d.ingest)
 	return out, err
