@@ -15,6 +15,11 @@ import (
 type AggKey struct {
 	Key        string
 	ExpireAtMs int64
+	// Shared says every call of the partition writes the key (the
+	// partition's total and its time buckets, not a device's): SumBatch
+	// keeps it in delta mode, since a read ahead of the call would seldom
+	// still hold with several processors (see SumBatch.Prepare).
+	Shared bool
 }
 
 // ApplyBatch lays out one Apply call: the entries of one partition read from

@@ -29,6 +29,9 @@
 --    (tostring would switch to exponent notation at 1e14).
 -- 4. min/max and the last position only ever move outwards/forwards, so
 --    applying entries in any order gives the same hash.
+-- 5. Every hash this call writes gets v = the id of the first entry it
+--    acknowledged, a token no other call uses (see applysums.lua,
+--    invariant 4, which relies on it).
 
 local stream, index, group = KEYS[1], KEYS[2], ARGV[1]
 local nagg = tonumber(ARGV[2])
@@ -93,11 +96,12 @@ local function later(t, lat, lon, t0, lat0, lon0)
 end
 
 local acc, last, devices = {}, {}, {}
-local applied, dups = 0, 0
+local applied, dups, tok = 0, 0, nil
 for e = 0, nentries - 1 do
   local o = first + e * width
   if redis.call('XACK', stream, group, ARGV[o]) == 1 then
     applied = applied + 1
+    tok = tok or ARGV[o]
     local dev = ARGV[o + 1]
     local t, lat, lon = tonumber(ARGV[o + 2]), tonumber(ARGV[o + 3]), tonumber(ARGV[o + 4])
     local x, y, z = tonumber(ARGV[o + 5]), tonumber(ARGV[o + 6]), tonumber(ARGV[o + 7])
@@ -140,7 +144,7 @@ for ki, a in pairs(acc) do
   local key = KEYS[ki]
   for i = 1, 6 do redis.call('HINCRBY', key, sums[i], int(a[i])) end
   local cur = redis.call('HMGET', key, 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax')
-  local set = {}
+  local set = {'v', tok} -- invariant 5
   -- fields 1, 3, 5 of cur are minima, 2, 4, 6 maxima (invariant 4)
   local names = {'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax'}
   for i = 1, 6 do
@@ -151,13 +155,13 @@ for ki, a in pairs(acc) do
       set[#set + 1] = int(v)
     end
   end
-  if #set > 0 then redis.call('HSET', key, unpack(set)) end
+  redis.call('HSET', key, unpack(set))
   if expire[ki] > 0 then redis.call('PEXPIREAT', key, int(expire[ki])) end
 end
 for dk, l in pairs(last) do
   local cur = redis.call('HMGET', KEYS[dk], 'lt', 'llat', 'llon')
   if not cur[1] or later(l[1], l[2], l[3], tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3])) then
-    redis.call('HSET', KEYS[dk], 'lt', int(l[1]), 'llat', int(l[2]), 'llon', int(l[3]))
+    redis.call('HSET', KEYS[dk], 'lt', int(l[1]), 'llat', int(l[2]), 'llon', int(l[3]), 'v', tok)
   end
 end
 for dev in pairs(devices) do redis.call('ZADD', index, 0, dev) end

@@ -3,6 +3,7 @@ package scripts
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -33,13 +34,27 @@ type SumBatch struct {
 	// any acknowledged without counting): the script may then prove them
 	// pending from XPENDING's summary (applysums.lua, proof "fresh").
 	// Never set it for re-read or claimed entries.
-	Fresh  bool
-	ids    []string
-	keys   []string
-	pos    map[string]int // key → index into keys/sums
-	sums   []agg.Sums
-	expire []int64
-	devs   map[int]devLast // index into keys → latest position
+	Fresh bool
+	// Conflicts counts the calls Run sent again in delta mode because a
+	// hash in absolute mode had been written since Prepare read it.
+	Conflicts int
+	ids       []string
+	keys      []string
+	pos       map[string]int // key → index into keys/sums
+	sums      []agg.Sums
+	expire    []int64
+	shared    []bool          // written by every call of the partition: always delta mode
+	abs       []absolute      // per key, set by Prepare; nil: all in delta mode
+	devs      map[int]devLast // index into keys → latest position
+}
+
+// absolute is a key in absolute mode (applysums.lua, invariant 4): the
+// token and n Prepare read, and what the hash holds after the batch.
+type absolute struct {
+	ok     bool
+	tok, n string
+	next   agg.Sums
+	moved  [6]bool // which bounds the batch moves: lat min, lat max, lon min, lon max, t min, t max
 }
 
 type devLast struct {
@@ -64,7 +79,7 @@ func (b *SumBatch) Has(key string) bool {
 	return ok
 }
 
-func (b *SumBatch) key(k string, expireAt int64) int {
+func (b *SumBatch) key(k string, expireAt int64, shared bool) int {
 	i, ok := b.pos[k]
 	if !ok {
 		i = len(b.keys)
@@ -72,6 +87,7 @@ func (b *SumBatch) key(k string, expireAt int64) int {
 		b.keys = append(b.keys, k)
 		b.sums = append(b.sums, agg.Sums{})
 		b.expire = append(b.expire, expireAt)
+		b.shared = append(b.shared, shared)
 	}
 	return i
 }
@@ -80,6 +96,7 @@ func (b *SumBatch) key(k string, expireAt int64) int {
 // the device's last position, aggs are the aggregates p adds to (empty Keys
 // are skipped).
 func (b *SumBatch) Add(id string, p point.Point, deviceKey string, aggs []AggKey) error {
+	b.abs = nil // what Prepare read no longer covers the batch
 	if len(b.ids) >= MaxApplyEntries {
 		return fmt.Errorf("sum batch: more than %d entries", MaxApplyEntries)
 	}
@@ -89,11 +106,11 @@ func (b *SumBatch) Add(id string, p point.Point, deviceKey string, aggs []AggKey
 		if k.Key == "" {
 			continue
 		}
-		i := b.key(k.Key, k.ExpireAtMs)
+		i := b.key(k.Key, k.ExpireAtMs, k.Shared)
 		b.sums[i].Merge(one)
 	}
 	if deviceKey != "" {
-		i := b.key(deviceKey, 0)
+		i := b.key(deviceKey, 0, false)
 		d, ok := b.devs[i]
 		if !ok || later(p.TimeMs, p.LatE7, p.LonE7, d.t, d.lat, d.lon) {
 			b.devs[i] = devLast{id: p.DeviceID, t: p.TimeMs, lat: p.LatE7, lon: p.LonE7}
@@ -121,18 +138,132 @@ func (b *SumBatch) Run(ctx context.Context, c redis.Scripter, group, consumer st
 	if len(b.ids) == 0 {
 		return 0, true, nil
 	}
-	keys, args := b.Layout(group, consumer)
-	res, err := ApplySums.Run(ctx, c, keys, args...).Int64Slice()
-	if err != nil {
-		return 0, false, fmt.Errorf("apply sums of %d entries to %s: %w", len(b.ids), b.stream, err)
+	for {
+		keys, args := b.Layout(group, consumer)
+		res, err := ApplySums.Run(ctx, c, keys, args...).Int64Slice()
+		if err != nil {
+			return 0, false, fmt.Errorf("apply sums of %d entries to %s: %w", len(b.ids), b.stream, err)
+		}
+		if len(res) != 2 {
+			return 0, false, fmt.Errorf("apply sums %s: unexpected reply %v", b.stream, res)
+		}
+		switch {
+		case res[0] == -2 && b.abs != nil:
+			// A hash in absolute mode was written since Prepare read it;
+			// nothing was written. Delta mode never answers -2, so this
+			// loop runs at most twice.
+			b.abs = nil
+			b.Conflicts++
+			continue
+		case res[0] < 0:
+			return 0, false, nil
+		}
+		return res[0], true, nil
 	}
-	if len(res) != 2 {
-		return 0, false, fmt.Errorf("apply sums %s: unexpected reply %v", b.stream, res)
+}
+
+// prepareFields are what Prepare reads of each hash: its token, then the
+// fields of agg.Sums in order.
+var prepareFields = []string{"v", agg.FieldCount, agg.FieldSumLat, agg.FieldSumLon, agg.FieldSumX, agg.FieldSumY,
+	agg.FieldSumZ, agg.FieldLatMin, agg.FieldLatMax, agg.FieldLonMin, agg.FieldLonMax, agg.FieldTMin, agg.FieldTMax}
+
+// Prepare reads the current values of the batch's hashes (one pipelined
+// HMGET each) so that Run can send what each hash must hold after the
+// batch, written with one HSET, instead of increments that the script
+// applies with six HINCRBY and compares with the hash's bounds: about half
+// of Redis's time per hash (applysums.lua, invariant 4). A hash changed
+// between Prepare and Run is detected by the script, and Run then sends
+// the whole batch in delta mode. Keys written by every call of the
+// partition (AggKey.Shared), hashes that hold values but no token (written
+// by an earlier version) and sums that would overflow stay in delta mode.
+// Without Prepare, Run uses delta mode for every key.
+func (b *SumBatch) Prepare(ctx context.Context, c redis.Cmdable) error {
+	cmds := make([]*redis.SliceCmd, len(b.keys))
+	pipe := c.Pipeline()
+	for i, k := range b.keys {
+		if !b.shared[i] && b.sums[i].Count > 0 {
+			cmds[i] = pipe.HMGet(ctx, k, prepareFields...)
+		}
 	}
-	if res[0] < 0 {
-		return 0, false, nil
+	b.abs = nil
+	n := pipe.Len()
+	if n == 0 {
+		return nil
 	}
-	return res[0], true, nil
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	abs := make([]absolute, len(b.keys))
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		if err := cmd.Err(); err != nil {
+			var rerr redis.Error
+			if errors.As(err, &rerr) {
+				continue // not a hash, say: delta mode, and the script says what is wrong
+			}
+			return fmt.Errorf("read %d aggregates of %s: %w", n, b.stream, err)
+		}
+		abs[i] = absoluteOf(cmd.Val(), b.sums[i])
+	}
+	b.abs = abs
+	return nil
+}
+
+// absoluteOf returns the absolute mode of a hash read as prepareFields
+// (vals) to which a batch adds delta, or one with ok false for delta mode.
+func absoluteOf(vals []any, delta agg.Sums) absolute {
+	if len(vals) != len(prepareFields) {
+		return absolute{}
+	}
+	tok, hasTok := vals[0].(string)
+	if !hasTok && vals[1] != nil {
+		return absolute{} // values without a token: delta mode (invariant 4)
+	}
+	a := absolute{ok: true, tok: tok}
+	if vals[1] == nil { // no hash (or no values yet): the batch is all of it
+		a.next = delta
+		a.moved = [6]bool{true, true, true, true, true, true}
+		return a
+	}
+	var cur [12]int64
+	for j := range cur {
+		s, ok := vals[j+1].(string)
+		v, err := strconv.ParseInt(s, 10, 64)
+		if !ok || err != nil {
+			return absolute{} // let the script's own checks deal with it
+		}
+		cur[j] = v
+	}
+	a.n = vals[1].(string)
+	next := agg.Sums{LatMin: cur[6], LatMax: cur[7], LonMin: cur[8], LonMax: cur[9], TMin: cur[10], TMax: cur[11]}
+	ok := true
+	for j, p := range []struct {
+		dst *int64
+		d   int64
+	}{
+		{&next.Count, delta.Count}, {&next.SumLat, delta.SumLat}, {&next.SumLon, delta.SumLon},
+		{&next.SumX, delta.SumX}, {&next.SumY, delta.SumY}, {&next.SumZ, delta.SumZ},
+	} {
+		var o bool
+		*p.dst, o = addChecked(cur[j], p.d)
+		ok = ok && o
+	}
+	if !ok {
+		return absolute{} // HINCRBY refuses the overflow, as before
+	}
+	a.moved = [6]bool{delta.LatMin < next.LatMin, delta.LatMax > next.LatMax, delta.LonMin < next.LonMin,
+		delta.LonMax > next.LonMax, delta.TMin < next.TMin, delta.TMax > next.TMax}
+	next.LatMin, next.LatMax = min(next.LatMin, delta.LatMin), max(next.LatMax, delta.LatMax)
+	next.LonMin, next.LonMax = min(next.LonMin, delta.LonMin), max(next.LonMax, delta.LonMax)
+	next.TMin, next.TMax = min(next.TMin, delta.TMin), max(next.TMax, delta.TMax)
+	a.next = next
+	return a
+}
+
+// addChecked returns a + b and whether it did not overflow int64.
+func addChecked(a, b int64) (int64, bool) {
+	c := a + b
+	return c, (b >= 0) == (c >= a)
 }
 
 // Layout returns the keys and arguments of the batch's ApplySums call.
@@ -140,7 +271,7 @@ func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any
 	keys := make([]string, 0, len(b.keys)+2)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
-	args = make([]any, 0, 4+len(b.ids)+13*len(b.keys)+5*len(b.devs))
+	args = make([]any, 0, 4+len(b.ids)+15*len(b.keys)+5*len(b.devs))
 	proof := "run"
 	switch {
 	case b.Scattered:
@@ -153,9 +284,22 @@ func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any
 		args = append(args, id)
 	}
 	for i, s := range b.sums {
+		if b.abs != nil && b.abs[i].ok {
+			a := &b.abs[i]
+			x := a.next
+			args = append(args, b.expire[i], a.tok, a.n, x.Count, x.SumLat, x.SumLon, x.SumX, x.SumY, x.SumZ)
+			for j, v := range [6]int64{x.LatMin, x.LatMax, x.LonMin, x.LonMax, x.TMin, x.TMax} {
+				if a.moved[j] {
+					args = append(args, v)
+				} else {
+					args = append(args, "")
+				}
+			}
+			continue
+		}
 		// A key with no points (a device hash kept only for the last
 		// position) has n = 0: the script then leaves its sums alone.
-		args = append(args, b.expire[i], s.Count, s.SumLat, s.SumLon, s.SumX, s.SumY, s.SumZ,
+		args = append(args, b.expire[i], "*", "", s.Count, s.SumLat, s.SumLon, s.SumX, s.SumY, s.SumZ,
 			s.LatMin, s.LatMax, s.LonMin, s.LonMax, s.TMin, s.TMax)
 	}
 	for i, d := range b.devs {

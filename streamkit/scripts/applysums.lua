@@ -15,16 +15,28 @@
 -- ARGV[5..4+N]   the entry ids; for "fresh" and "run" in increasing order
 --                (as XREADGROUP, XAUTOCLAIM and XPENDING return them), for
 --                "each" in any order
--- then per aggregate key (#KEYS-2 of them), 13 values: PEXPIREAT ms (0 =
---   never), n, Σlat, Σlon, Σx, Σy, Σz, lat min, lat max, lon min, lon max,
---   time min, time max — the batch's contribution, as decimal integers
+-- then per aggregate key (#KEYS-2 of them), 15 values: PEXPIREAT ms (0 =
+--   never), the expected token, the expected n, then 12 values (n, Σlat,
+--   Σlon, Σx, Σy, Σz, lat min, lat max, lon min, lon max, time min, time
+--   max) whose meaning depends on the mode of the key:
+--   - delta ("*" as the expected token; the expected n is ignored): the 12
+--     values are the batch's contribution; the script adds the sums with
+--     HINCRBY and compares the bounds with the hash's;
+--   - absolute (any other expected token, "" for none): the caller read the
+--     hash (SumBatch.Prepare) and found its token field v and its n as
+--     given ("" for absent), and the 12 values are what the hash must hold
+--     after the batch: the new n and sums, and each bound, or "" where the
+--     batch leaves it as it is. The script writes them with one HSET.
 -- then per device of the batch, 5 values: index in KEYS of its hash, device
 --   id, and its latest position in the batch (time, lat, lon)
 -- Returns {applied, 1} when proof "fresh" held from the summary, {applied,
--- 0} when the ids were listed, or {-1, k} when not all N entries are pending for
+-- 0} when the ids were listed, {-1, k} when not all N entries are pending for
 -- the consumer (k were proved before one was not): then it has acknowledged
 -- nothing and added nothing, and the caller must use apply.lua, which
--- counts entry by entry.
+-- counts entry by entry; or {-2, k} when the aggregate KEYS[3+k], in
+-- absolute mode, no longer holds the expected token and n (another call
+-- wrote it since the caller read it): then it has written nothing, and the
+-- caller must send the batch again in delta mode, which never answers -2.
 --
 -- Invariants (streamkit/scripts/applysums_test.go checks each):
 -- 1. The sums are added if and only if every one of the N entries was
@@ -66,6 +78,32 @@
 -- 3. min/max and the last position only move outwards/forwards, and the
 --    last position is ordered by (time, lat, lon) as in apply.lua, so the
 --    result does not depend on how entries were split into batches.
+-- 4. Absolute mode writes exactly what delta mode would have: every call
+--    that writes a hash's values (this script in either mode, apply.lua)
+--    sets its field v to a token no other call ever used, the id of an
+--    entry the call acknowledges (an entry leaves the pending list once,
+--    and stream ids are never reused), so an unchanged v means no such call
+--    wrote the hash since it was read. (This assumes Redis does not lose
+--    acknowledged writes: a failover to a lagging replica or a restore
+--    from an AOF written every second can put entries back on the pending
+--    list, so their ids could stamp a hash again; like the rest of
+--    exactly-once, the guarantee is as durable as Redis's AOF policy.)
+--    A writer that does not know v (a
+--    processor of an earlier version, during a rolling upgrade) always
+--    changes n when it adds points; it may move only the last position
+--    (n unchanged), which this script compares with the hash's current one
+--    in either mode. So when v and n are as the caller read them, the hash
+--    holds what the caller computed from: its values are old + batch,
+--    exactly (Go's int64 arithmetic, SumBatch.Prepare). The caller uses
+--    absolute mode only for a hash that was absent or had a v; a hash that
+--    had values but no v (written by an earlier version only) could be
+--    deleted and rebuilt by such writers to the same n unseen, so it goes
+--    in delta mode. A hash deleted or expired since the read fails the
+--    check (v or n absent), and is rebuilt from the batch alone in delta
+--    mode, as before. Delta mode costs Redis an HMGET of 10 fields, 6
+--    HINCRBY and an HSET a hash, absolute mode an HMGET of 5 fields and one
+--    HSET (about half the time, most of it in the conversions between Lua
+--    and Redis), and the caller's read is a plain pipelined HMGET.
 
 local stream, index, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local mode, n = ARGV[3], tonumber(ARGV[4])
@@ -77,7 +115,8 @@ if mode ~= 'fresh' and mode ~= 'run' and mode ~= 'each' then
   return redis.error_reply('ERR applysums: proof must be fresh, run or each')
 end
 local first = 5 + n
-local devFirst = first + 13 * nagg
+local width = 15
+local devFirst = first + width * nagg
 if #ARGV < devFirst - 1 or (#ARGV - devFirst + 1) % 5 ~= 0 then
   return redis.error_reply('ERR applysums: bad argument layout')
 end
@@ -87,15 +126,35 @@ local itype = redis.call('TYPE', index)['ok']
 if itype ~= 'zset' and itype ~= 'none' then
   return redis.error_reply('ERR applysums: ' .. index .. ' is not a sorted set')
 end
--- Read every aggregate's current bounds and last position now: the reads
--- also prove each key is a hash (or absent) before anything is written, and
--- spare a read per key later.
-local fields = {'n', 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax', 'lt', 'llat', 'llon'}
-local cur = {}
+-- Read every aggregate's current values now: the reads also prove each key
+-- is a hash (or absent) before anything is written, check the tokens of
+-- keys in absolute mode (invariant 4), and spare a read per key later.
+-- cur[k] holds, for delta mode, n, the six bounds and the last position;
+-- for absolute mode v, n and the last position. pos[k] is where the last
+-- position starts in cur[k], created[k] whether the hash has no n yet.
+local dfields = {'n', 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax', 'lt', 'llat', 'llon'}
+local cur, absolute, created, pos = {}, {}, {}, {}
 for k = 3, #KEYS do
-  local r = redis.pcall('HMGET', KEYS[k], unpack(fields))
+  local o = first + (k - 3) * width
+  local r
+  if ARGV[o + 1] == '*' then
+    r = redis.pcall('HMGET', KEYS[k], unpack(dfields))
+    pos[k] = 8
+  else
+    absolute[k] = true
+    r = redis.pcall('HMGET', KEYS[k], 'v', 'n', 'lt', 'llat', 'llon')
+    pos[k] = 3
+  end
   if type(r) ~= 'table' or r.err then
     return redis.error_reply('ERR applysums: ' .. KEYS[k] .. ' is not a hash')
+  end
+  if absolute[k] then
+    if (r[1] or '') ~= ARGV[o + 1] or (r[2] or '') ~= ARGV[o + 2] then
+      return {-2, k - 3}
+    end
+    created[k] = not r[2]
+  else
+    created[k] = not r[1]
   end
   cur[k] = r
 end
@@ -182,26 +241,44 @@ for d = devFirst, #ARGV, 5 do
   members[#members + 1] = ARGV[d + 1]
 end
 
+-- Invariant 4: every call that writes a hash's values sets v to tok, an
+-- entry this call acknowledged for the first time.
+local tok = ARGV[5]
 local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
+local bounds = {'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax'}
 for k = 3, #KEYS do
   local key, c = KEYS[k], cur[k]
-  local o = first + (k - 3) * 13
+  local o = first + (k - 3) * width + 2 -- ARGV[o + 1 .. o + 12]: the 12 values
   local set = {}
-  if ARGV[o + 1] ~= '0' then -- n = 0: a device hash kept only for its last position
+  if absolute[k] then
+    for i = 1, 6 do
+      set[#set + 1] = sums[i]
+      set[#set + 1] = ARGV[o + i]
+    end
+    for i = 7, 12 do
+      if ARGV[o + i] ~= '' then
+        set[#set + 1] = bounds[i - 6]
+        set[#set + 1] = ARGV[o + i]
+      end
+    end
+  elseif ARGV[o + 1] ~= '0' then -- n = 0: a device hash kept only for its last position
     for i = 1, 6 do redis.call('HINCRBY', key, sums[i], ARGV[o + i]) end
     for i = 1, 6 do -- odd: minima, even: maxima (invariant 3)
       local v = tonumber(ARGV[o + 6 + i])
       local old = c[i + 1] and tonumber(c[i + 1])
       if not old or (i % 2 == 1 and v < old) or (i % 2 == 0 and v > old) then
-        set[#set + 1] = fields[i + 1]
+        set[#set + 1] = bounds[i]
         set[#set + 1] = ARGV[o + 6 + i]
       end
     end
+    set[#set + 1] = 'v'
+    set[#set + 1] = tok
   end
   local d = devAt[k]
   if d then
+    local p = pos[k]
     local t, lat, lon = tonumber(ARGV[d + 2]), tonumber(ARGV[d + 3]), tonumber(ARGV[d + 4])
-    if not c[8] or later(t, lat, lon, tonumber(c[8]), tonumber(c[9]), tonumber(c[10])) then
+    if not c[p] or later(t, lat, lon, tonumber(c[p]), tonumber(c[p + 1]), tonumber(c[p + 2])) then
       set[#set + 1] = 'lt'
       set[#set + 1] = ARGV[d + 2]
       set[#set + 1] = 'llat'
@@ -210,10 +287,14 @@ for k = 3, #KEYS do
       set[#set + 1] = ARGV[d + 4]
     end
   end
+  if absolute[k] or (#set > 0 and ARGV[o + 1] == '0') then
+    set[#set + 1] = 'v'
+    set[#set + 1] = tok
+  end
   if #set > 0 then redis.call('HSET', key, unpack(set)) end
   -- A bucket's expiry is a function of the bucket alone, so the call that
   -- creates the hash sets it and later calls need not repeat it.
-  if ARGV[o] ~= '0' and not c[1] then redis.call('PEXPIREAT', key, ARGV[o]) end
+  if ARGV[o - 2] ~= '0' and created[k] then redis.call('PEXPIREAT', key, ARGV[o - 2]) end
 end
 for c = 1, #members, 2000 do -- chunks: unpack spreads at most a few thousand values
   redis.call('ZADD', index, unpack(members, c, math.min(c + 1999, #members)))

@@ -2,12 +2,16 @@ package scripts
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
+	"regexp"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/redistest/backends"
@@ -34,15 +38,28 @@ func TestApplySumsMatchesApply(t *testing.T) {
 	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		pts := randomPoints(rand.New(rand.NewPCG(21, 22)), 400, "a", "b", "c")
-		slow, fast := newFixture(t, c), newFixture(t, c)
-		slow.append(t, pts)
-		fast.append(t, pts)
+		slow, fast, prepared := newFixture(t, c), newFixture(t, c), newFixture(t, c)
+		for _, f := range []*fixture{slow, fast, prepared} {
+			f.append(t, pts)
+		}
 		for _, size := range []int64{1, 50, 149, 200} { // four batches
 			slow.apply(t, slow.read(t, "c1", size))
-			msgs := fast.read(t, "c1", size)
-			n, all, err := fast.sumBatch(t, msgs).Run(ctx, c, keys.Group, "c1")
-			if err != nil || !all || n != int64(len(msgs)) {
-				t.Fatalf("fast path: applied %d of %d, all pending %v, %v", n, len(msgs), all, err)
+			// fast: delta mode; prepared: absolute mode (Prepare, then Run)
+			for _, f := range []*fixture{fast, prepared} {
+				msgs := f.read(t, "c1", size)
+				b := f.sumBatch(t, msgs)
+				if f == prepared {
+					if err := b.Prepare(ctx, c); err != nil {
+						t.Fatal(err)
+					}
+					if b.abs == nil || !b.abs[0].ok {
+						t.Fatalf("prepared batch not in absolute mode: %+v", b.abs)
+					}
+				}
+				n, all, err := b.Run(ctx, c, keys.Group, "c1")
+				if err != nil || !all || n != int64(len(msgs)) || b.Conflicts != 0 {
+					t.Fatalf("fast path: applied %d of %d, all pending %v, %d conflicts, %v", n, len(msgs), all, b.Conflicts, err)
+				}
 			}
 		}
 		for _, key := range []func(*fixture) string{
@@ -50,28 +67,50 @@ func TestApplySumsMatchesApply(t *testing.T) {
 			func(f *fixture) string { return f.schema.Device(0, "a") },
 			func(f *fixture) string { return f.schema.Device(0, "c") },
 		} {
-			s, _ := c.HGetAll(ctx, key(slow)).Result()
-			f, _ := c.HGetAll(ctx, key(fast)).Result()
-			if len(s) == 0 || len(s) != len(f) {
-				t.Fatalf("hashes differ: %v vs %v", s, f)
-			}
-			for k, v := range s {
-				if f[k] != v {
-					t.Errorf("%s: field %s = %s on the fast path, %s entry by entry", key(fast), k, f[k], v)
+			s := hashWithToken(t, c, key(slow))
+			for _, fx := range []*fixture{fast, prepared} {
+				f := hashWithToken(t, c, key(fx))
+				if len(s) == 0 || len(s) != len(f) {
+					t.Fatalf("hashes differ: %v vs %v", s, f)
+				}
+				for k, v := range s {
+					if f[k] != v {
+						t.Errorf("%s: field %s = %s on the fast path, %s entry by entry", key(fx), k, f[k], v)
+					}
 				}
 			}
 		}
-		if got, want := fast.sums(t, fast.schema.Total(0)), sumOf(pts); got != want {
-			t.Errorf("total = %+v, want %+v", got, want)
-		}
-		devs, _ := c.ZRange(ctx, fast.schema.DeviceIndex(0), 0, -1).Result()
-		if len(devs) != 3 {
-			t.Errorf("device index = %v", devs)
-		}
-		if n, _ := c.XPending(ctx, fast.schema.Stream(0), keys.Group).Result(); n.Count != 0 {
-			t.Errorf("pending after the fast path = %d", n.Count)
+		for _, f := range []*fixture{fast, prepared} {
+			if got, want := f.sums(t, f.schema.Total(0)), sumOf(pts); got != want {
+				t.Errorf("total = %+v, want %+v", got, want)
+			}
+			devs, _ := c.ZRange(ctx, f.schema.DeviceIndex(0), 0, -1).Result()
+			if len(devs) != 3 {
+				t.Errorf("device index = %v", devs)
+			}
+			if n, _ := c.XPending(ctx, f.schema.Stream(0), keys.Group).Result(); n.Count != 0 {
+				t.Errorf("pending after the fast path = %d", n.Count)
+			}
 		}
 	})
+}
+
+var streamID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
+
+// hashWithToken returns the hash at key without its token field v, after
+// checking that it has one that is an entry id of the last batch that
+// wrote it (applysums.lua invariant 4, apply.lua invariant 5).
+func hashWithToken(t *testing.T, c *redis.Client, key string) map[string]string {
+	t.Helper()
+	h, err := c.HGetAll(context.Background(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !streamID.MatchString(h["v"]) {
+		t.Errorf("%s: token v = %q, not an entry id", key, h["v"])
+	}
+	delete(h, "v")
+	return h
 }
 
 // A batch with one entry already acknowledged is refused whole: nothing is
@@ -393,6 +432,225 @@ func TestApplySumsManyDevices(t *testing.T) {
 		}
 		if got, want := f.sums(t, f.schema.Device(0, "d4321")), sumOf(pts[4321:4322]); got != want {
 			t.Errorf("device d4321 = %+v, want %+v", got, want)
+		}
+	})
+}
+
+// Absolute mode (SumBatch.Prepare) writes only over a hash that nothing
+// wrote since it was read: any other write between Prepare and Run makes
+// the script answer "conflict" without writing, and Run sends the batch
+// again in delta mode, so the sums stay exact (applysums.lua, invariant 4).
+func TestApplySumsAbsoluteConflict(t *testing.T) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		pts := randomPoints(rand.New(rand.NewPCG(5, 6)), 30, "a", "b")
+		for _, tc := range []struct {
+			name      string
+			interfere func(f *fixture) // between Prepare and Run
+			conflict  bool
+			want      func(f *fixture) agg.Sums // the total after all
+		}{
+			{"nothing", func(*fixture) {}, false,
+				func(*fixture) agg.Sums { return sumOf(pts[:20]) }},
+			{"another call counts other entries", func(f *fixture) {
+				f.apply(t, f.read(t, "c2", 5)) // apply.lua sets v too
+			}, true, func(*fixture) agg.Sums { return sumOf(pts[:25]) }},
+			{"an earlier version adds a point", func(f *fixture) {
+				// HINCRBY without a token, as processors before tokens did
+				one := sumOf(pts[29:30])
+				for field, v := range map[string]int64{"n": 1, "slat": one.SumLat, "slon": one.SumLon, "sx": one.SumX, "sy": one.SumY, "sz": one.SumZ} {
+					if err := c.HIncrBy(ctx, f.schema.Total(0), field, v).Err(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}, true, func(*fixture) agg.Sums {
+				s := sumOf(pts[:20])
+				one := sumOf(pts[29:30])
+				s.Count++
+				s.SumLat, s.SumLon, s.SumX, s.SumY, s.SumZ = s.SumLat+one.SumLat, s.SumLon+one.SumLon, s.SumX+one.SumX, s.SumY+one.SumY, s.SumZ+one.SumZ
+				return s
+			}},
+			{"the hash expires", func(f *fixture) {
+				if err := c.Del(ctx, f.schema.Total(0)).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}, true, func(*fixture) agg.Sums { return sumOf(pts[10:20]) }},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				f := newFixture(t, c)
+				f.append(t, pts)
+				first := f.sumBatch(t, f.read(t, "c1", 10)) // gives the hashes a token
+				if err := first.Prepare(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+				if _, all, err := first.Run(ctx, c, keys.Group, "c1"); err != nil || !all {
+					t.Fatalf("first batch: %v %v", all, err)
+				}
+				msgs := f.read(t, "c1", 10)
+				b := f.sumBatch(t, msgs)
+				if err := b.Prepare(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+				for i, a := range b.abs {
+					if !a.ok {
+						t.Fatalf("key %s not in absolute mode", b.keys[i])
+					}
+				}
+				tc.interfere(f)
+				n, all, err := b.Run(ctx, c, keys.Group, "c1")
+				if err != nil || !all || n != 10 {
+					t.Fatalf("run: applied %d, all %v, %v", n, all, err)
+				}
+				if got := b.Conflicts == 1; got != tc.conflict {
+					t.Errorf("conflicts = %d, want a conflict: %v", b.Conflicts, tc.conflict)
+				}
+				if got, want := f.sums(t, f.schema.Total(0)), tc.want(f); got.Count != want.Count ||
+					got.SumLat != want.SumLat || got.SumLon != want.SumLon || got.SumX != want.SumX ||
+					got.SumY != want.SumY || got.SumZ != want.SumZ {
+					t.Errorf("total = %+v, want sums of %+v", got, want)
+				}
+				if n, _ := c.XPending(ctx, f.schema.Stream(0), keys.Group).Result(); n.Count != 0 {
+					t.Errorf("pending = %d", n.Count)
+				}
+			})
+		}
+	})
+}
+
+// Prepare keeps in delta mode what absolute mode cannot vouch for: keys
+// written by every call (AggKey.Shared), a hash with values but no token
+// (written by an earlier version only: it could be rebuilt to the same n
+// unseen), and sums that would overflow int64 (HINCRBY refuses them).
+func TestApplySumsPrepareModes(t *testing.T) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c)
+		pts := []point.Point{
+			{DeviceID: "a", TimeMs: 1_700_000_000_000, LatE7: 10, LonE7: 20},
+			{DeviceID: "b", TimeMs: 1_700_000_001_000, LatE7: 30, LonE7: 40},
+			{DeviceID: "c", TimeMs: 1_700_000_002_000, LatE7: -50, LonE7: 60},
+			{DeviceID: "d", TimeMs: 1_700_000_003_000, LatE7: 70, LonE7: 80},
+		}
+		f.append(t, pts)
+		ka, kb, kc := f.schema.Device(0, "a"), f.schema.Device(0, "b"), f.schema.Device(0, "c")
+		c.HSet(ctx, ka, "n", 3, "slat", 1, "slon", 1, "sx", 1, "sy", 1, "sz", 1, "latmin", 0, "latmax", 0, "lonmin", 0, "lonmax", 0, "tmin", 0, "tmax", 0)
+		c.HSet(ctx, kb, "v", "1-1", "n", 3, "slat", int64(math.MaxInt64), "slon", 1, "sx", 1, "sy", 1, "sz", 1, "latmin", 0, "latmax", 0, "lonmin", 0, "lonmax", 0, "tmin", 0, "tmax", 0)
+		c.HSet(ctx, kc, "v", "1-1", "n", 3, "slat", 1, "slon", 1, "sx", 1, "sy", 1, "sz", 1, "latmin", 0, "latmax", 0, "lonmin", 0, "lonmax", 0, "tmin", 0, "tmax", 0)
+		b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+		for _, m := range f.read(t, "c1", 4) {
+			p, _ := point.FromValues(m.Values)
+			dev := f.schema.Device(0, p.DeviceID)
+			if err := b.Add(m.ID, p, dev, []AggKey{{Key: f.schema.Total(0), Shared: true}, {Key: dev}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Prepare(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]bool{f.schema.Total(0): false, ka: false, kb: false, kc: true, f.schema.Device(0, "d"): true}
+		for i, k := range b.keys {
+			if b.abs[i].ok != want[k] {
+				t.Errorf("%s: absolute mode %v, want %v", k, b.abs[i].ok, want[k])
+			}
+		}
+		// c: 3 points, then one more; its bounds (all 0) move down in
+		// latitude (-50) and up in longitude (60) and time.
+		a := b.abs[b.pos[kc]]
+		if a.next.Count != 4 || a.next.SumLat != 1-50 || a.next.LatMin != -50 || a.next.LonMax != 60 ||
+			a.moved != [6]bool{true, false, false, true, false, true} || a.tok != "1-1" || a.n != "3" {
+			t.Errorf("%s after the batch: %+v", kc, a)
+		}
+		c.HSet(ctx, kb, "slat", 1) // b is in delta mode: HINCRBY would refuse the overflow
+		n, all, err := b.Run(ctx, c, keys.Group, "c1")
+		if err != nil || !all || n != 4 || b.Conflicts != 0 {
+			t.Fatalf("run: %d %v %d %v", n, all, b.Conflicts, err)
+		}
+		h, _ := c.HGetAll(ctx, kc).Result()
+		if h["n"] != "4" || h["slat"] != "-49" || h["latmin"] != "-50" || h["latmax"] != "0" || h["lonmax"] != "60" || h["tmax"] != "1700000002000" {
+			t.Errorf("%s = %v", kc, h)
+		}
+	})
+}
+
+// The token, not n, is what catches a hash deleted (expired) and rebuilt
+// to the same n by another call between Prepare and Run: n matches, v
+// does not (applysums.lua, invariant 4).
+func TestApplySumsTokenCatchesRebuiltHash(t *testing.T) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		pts := randomPoints(rand.New(rand.NewPCG(9, 10)), 30, "a") // one device: every key has the same n
+		f := newFixture(t, c)
+		f.append(t, pts)
+		first := f.sumBatch(t, f.read(t, "c1", 10))
+		if err := first.Prepare(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, all, err := first.Run(ctx, c, keys.Group, "c1"); err != nil || !all {
+			t.Fatalf("first batch: %v %v", all, err)
+		}
+		b := f.sumBatch(t, f.read(t, "c1", 10))
+		if err := b.Prepare(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		total, dev := f.schema.Total(0), f.schema.Device(0, "a")
+		if err := c.Del(ctx, total, dev).Err(); err != nil {
+			t.Fatal(err)
+		}
+		f.apply(t, f.read(t, "c2", 10)) // rebuilt: n = 10 again, other points
+		if n, _ := c.HGet(ctx, total, "n").Result(); n != "10" {
+			t.Fatalf("rebuilt n = %s, want 10", n)
+		}
+		if n, all, err := b.Run(ctx, c, keys.Group, "c1"); err != nil || !all || n != 10 || b.Conflicts != 1 {
+			t.Fatalf("run: applied %d, all %v, %d conflicts, %v", n, all, b.Conflicts, err)
+		}
+		for _, k := range []string{total, dev} {
+			if got, want := f.sums(t, k), sumOf(pts[10:30]); got != want {
+				t.Errorf("%s = %+v, want %+v", k, got, want)
+			}
+		}
+	})
+}
+
+// In absolute mode a bucket's expiry is set by the call that creates the
+// hash, and left alone by later calls, as in delta mode.
+func TestApplySumsAbsoluteExpiry(t *testing.T) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		pts := randomPoints(rand.New(rand.NewPCG(11, 12)), 20, "a")
+		f := newFixture(t, c)
+		f.append(t, pts)
+		bucket := f.schema.DeviceBucket(0, "a", "1h", 0)
+		expireAt := time.Now().Add(time.Hour).UnixMilli()
+		run := func(msgs []redis.XMessage) {
+			t.Helper()
+			b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+			for _, m := range msgs {
+				p, _ := point.FromValues(m.Values)
+				if err := b.Add(m.ID, p, "", []AggKey{{Key: bucket, ExpireAtMs: expireAt}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Prepare(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			if !b.abs[0].ok {
+				t.Fatal("bucket not in absolute mode")
+			}
+			if n, all, err := b.Run(ctx, c, keys.Group, "c1"); err != nil || !all || n != int64(len(msgs)) || b.Conflicts != 0 {
+				t.Fatalf("run: %d %v %d %v", n, all, b.Conflicts, err)
+			}
+		}
+		run(f.read(t, "c1", 10)) // creates the hash
+		if ttl := c.PTTL(ctx, bucket).Val(); ttl < 59*time.Minute || ttl > time.Hour {
+			t.Fatalf("TTL after the creating call = %v, want about 1h", ttl)
+		}
+		c.PExpire(ctx, bucket, 2*time.Hour) // not the call's expiry: a later call must leave it
+		run(f.read(t, "c1", 10))
+		if ttl := c.PTTL(ctx, bucket).Val(); ttl < 119*time.Minute {
+			t.Errorf("TTL after a later call = %v, want the 2h it had", ttl)
+		}
+		if got, want := f.sums(t, bucket), sumOf(pts); got != want {
+			t.Errorf("bucket = %+v, want %+v", got, want)
 		}
 	})
 }

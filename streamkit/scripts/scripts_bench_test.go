@@ -173,7 +173,8 @@ func BenchmarkApplyRun(b *testing.B) {
 }
 
 // BenchmarkApplySumsRun runs one applysums.lua call (the processor's fast
-// path) of fresh entries on redis-server, with AOF off and with AOF
+// path) of fresh entries on redis-server, in delta mode and in absolute
+// mode (SumBatch.Prepare, timed with the call), with AOF off and with AOF
 // everysec as compose runs it: Redis writes every command a script makes
 // to the AOF, so the number of writes per entry matters as much as the
 // commands' own cost. The batch is the processor's default read (5,000
@@ -190,9 +191,12 @@ func BenchmarkApplySumsRun(b *testing.B) {
 	}
 	for _, aof := range []string{"no", "yes"} {
 		c := redistest.Start(b, "--appendonly", aof, "--appendfsync", "everysec").Client()
-		for _, tc := range []struct{ entries, devices int }{{5000, 250}, {5000, 5000}, {500, 250}} {
-			b.Run(fmt.Sprintf("aof=%s/entries=%d/devices=%d", aof, tc.entries, tc.devices), func(b *testing.B) {
-				sc, err := keys.New(fmt.Sprintf("bs%d", tc.devices), 1)
+		for _, tc := range []struct {
+			entries, devices int
+			mode             string
+		}{{5000, 250, "delta"}, {5000, 250, "absolute"}, {5000, 5000, "delta"}, {5000, 5000, "absolute"}, {500, 250, "delta"}, {500, 250, "absolute"}} {
+			b.Run(fmt.Sprintf("aof=%s/entries=%d/devices=%d/mode=%s", aof, tc.entries, tc.devices, tc.mode), func(b *testing.B) {
+				sc, err := keys.New(fmt.Sprintf("bs%d%s", tc.devices, tc.mode), 1)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -210,6 +214,11 @@ func BenchmarkApplySumsRun(b *testing.B) {
 					batch := scripts.NewSumBatch(stream, sc.DeviceIndex(0))
 					addEntries(b, deliver(b, c, stream, pts), sc, wins, now, batch.Add)
 					b.StartTimer()
+					if tc.mode == "absolute" { // the caller's read is part of the cost
+						if err := batch.Prepare(ctx, c); err != nil {
+							b.Fatal(err)
+						}
+					}
 					if n, all, err := batch.Run(ctx, c, keys.Group, "bench"); err != nil || !all || n != int64(tc.entries) {
 						b.Fatalf("apply sums: %d %v %v", n, all, err)
 					}

@@ -213,7 +213,7 @@ func TestApplyLastPositionOrderIndependent(t *testing.T) {
 				f.append(t, pts[i:i+1])
 				f.apply(t, f.read(t, "c", 1))
 			}
-			h, _ := c.HGetAll(context.Background(), f.schema.Device(0, "d")).Result()
+			h := hashWithToken(t, c, f.schema.Device(0, "d"))
 			if h["lt"] != "3000" || h["llat"] != "30" || h["llon"] != "30" {
 				t.Errorf("order %v: last = %s %s %s, want 3000 30 30", order, h["lt"], h["llat"], h["llon"])
 			}

@@ -164,11 +164,11 @@ func (r Resolution) Retained(start, nowMs int64, device bool) bool {
 // recreate a bucket queries no longer use. Every point gets the same number
 // of keys, as scripts.ApplyBatch requires.
 func (s Set) AggKeys(sc *keys.Schema, p int, pt point.Point, nowMs int64, dst []scripts.AggKey) []scripts.AggKey {
-	dst = append(dst[:0], scripts.AggKey{Key: sc.Total(p)}, scripts.AggKey{Key: sc.Device(p, pt.DeviceID)})
+	dst = append(dst[:0], scripts.AggKey{Key: sc.Total(p), Shared: true}, scripts.AggKey{Key: sc.Device(p, pt.DeviceID)})
 	for _, r := range s {
 		start := r.Start(pt.TimeMs)
 		if at := r.ExpireAt(start, false); at > nowMs {
-			dst = append(dst, scripts.AggKey{Key: sc.Bucket(p, r.Name, start), ExpireAtMs: at})
+			dst = append(dst, scripts.AggKey{Key: sc.Bucket(p, r.Name, start), ExpireAtMs: at, Shared: true})
 		} else {
 			dst = append(dst, scripts.AggKey{})
 		}

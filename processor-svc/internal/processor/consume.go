@@ -30,7 +30,18 @@ type partition struct {
 	n      int
 	stream string
 	log    *slog.Logger
+	// deltaCalls is how many more calls go in delta mode without reading
+	// their hashes first: after a conflict (another processor wrote a
+	// device hash between the read and the call), conflictBackoff calls.
+	deltaCalls int
 }
+
+// conflictBackoff is how many calls of a partition skip the read ahead
+// (SumBatch.Prepare) after one that conflicted: with several processors
+// on a partition, a conflict costs a wasted read and a second call, so
+// after one the partition counts with increments for a while, then tries
+// again.
+const conflictBackoff = 16
 
 func (p *Processor) newPartition(n int) *partition {
 	s := p.schema.Stream(n)
@@ -365,7 +376,19 @@ func (w *partition) applyCall(finish context.Context, c *call, nowMs int64) erro
 	// applysums.lua acknowledges them all and adds the sums computed above.
 	var applied int64
 	var allPending bool
+	// Prepare reads the device hashes first, so that the call writes each
+	// with one HSET (scripts.SumBatch.Prepare); the script checks that
+	// nothing wrote them in between.
+	prepare := w.deltaCalls == 0
+	if !prepare {
+		w.deltaCalls--
+	}
 	err := w.retry(finish, "apply batch sums", func(ctx context.Context) error {
+		if prepare {
+			if err := c.sums.Prepare(ctx, w.p.client); err != nil {
+				return err
+			}
+		}
 		var err error
 		applied, allPending, err = c.sums.Run(ctx, w.p.client, keys.Group, w.p.cfg.Consumer)
 		return err
@@ -374,6 +397,10 @@ func (w *partition) applyCall(finish context.Context, c *call, nowMs int64) erro
 		return err
 	}
 	w.p.calls.Add(1)
+	if c.sums.Conflicts > 0 {
+		w.p.conflicts.Add(int64(c.sums.Conflicts))
+		w.deltaCalls = conflictBackoff
+	}
 	if allPending {
 		w.p.applied.Add(applied)
 		w.log.Debug("applied batch", "entries", len(good), "applied", applied,

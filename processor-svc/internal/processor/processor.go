@@ -38,8 +38,8 @@ type Processor struct {
 	log    *slog.Logger
 	now    func() time.Time // event-time clock for bucket expiry; time.Now
 
-	applied, duplicates, claimed, undecodable, trimmed, calls atomic.Int64
-	batchDuration                                             prometheus.Histogram
+	applied, duplicates, claimed, undecodable, trimmed, calls, conflicts atomic.Int64
+	batchDuration                                                        prometheus.Histogram
 }
 
 // Stats are a Processor's running totals since New.
