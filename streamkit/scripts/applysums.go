@@ -35,8 +35,9 @@ type SumBatch struct {
 	// pending from XPENDING's summary (applysums.lua, proof "fresh").
 	// Never set it for re-read or claimed entries.
 	Fresh bool
-	// Conflicts counts the calls Run sent again in delta mode because a
-	// hash in absolute mode had been written since Prepare read it.
+	// Conflicts counts the times Run sent the call again because hashes
+	// in absolute mode had been written since Prepare read them: the
+	// first time with those in delta mode, the second with all.
 	Conflicts int
 	ids       []string
 	keys      []string
@@ -144,16 +145,26 @@ func (b *SumBatch) Run(ctx context.Context, c redis.Scripter, group, consumer st
 		if err != nil {
 			return 0, false, fmt.Errorf("apply sums of %d entries to %s: %w", len(b.ids), b.stream, err)
 		}
-		if len(res) != 2 {
+		if len(res) < 2 || (len(res) != 2 && res[0] != -2) {
 			return 0, false, fmt.Errorf("apply sums %s: unexpected reply %v", b.stream, res)
 		}
 		switch {
 		case res[0] == -2 && b.abs != nil:
-			// A hash in absolute mode was written since Prepare read it;
-			// nothing was written. Delta mode never answers -2, so this
-			// loop runs at most twice.
-			b.abs = nil
+			// Hashes in absolute mode were written since Prepare read
+			// them; nothing was written. Send them in delta mode; if
+			// others conflict on the second attempt, all go in delta
+			// mode, which never answers -2: at most three attempts.
 			b.Conflicts++
+			if b.Conflicts > 1 {
+				b.abs = nil
+				continue
+			}
+			for _, k := range res[1:] {
+				if k < 0 || int(k) >= len(b.abs) {
+					return 0, false, fmt.Errorf("apply sums %s: unexpected reply %v", b.stream, res)
+				}
+				b.abs[k].ok = false
+			}
 			continue
 		case res[0] < 0:
 			return 0, false, nil

@@ -33,10 +33,11 @@
 -- 0} when the ids were listed, {-1, k} when not all N entries are pending for
 -- the consumer (k were proved before one was not): then it has acknowledged
 -- nothing and added nothing, and the caller must use apply.lua, which
--- counts entry by entry; or {-2, k} when the aggregate KEYS[3+k], in
--- absolute mode, no longer holds the expected token and n (another call
--- wrote it since the caller read it): then it has written nothing, and the
--- caller must send the batch again in delta mode, which never answers -2.
+-- counts entry by entry; or {-2, k1, k2, ...} when the aggregates KEYS[3+k1],
+-- KEYS[3+k2], ..., in absolute mode, no longer hold the expected token and
+-- n (another call wrote them since the caller read them): then it has
+-- written nothing, and the caller must send the batch again with those
+-- keys in delta mode (delta mode never answers -2).
 --
 -- Invariants (streamkit/scripts/applysums_test.go checks each):
 -- 1. The sums are added if and only if every one of the N entries was
@@ -133,7 +134,7 @@ end
 -- for absolute mode v, n and the last position. pos[k] is where the last
 -- position starts in cur[k], created[k] whether the hash has no n yet.
 local dfields = {'n', 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax', 'lt', 'llat', 'llon'}
-local cur, absolute, created, pos = {}, {}, {}, {}
+local cur, absolute, created, pos, conflicts = {}, {}, {}, {}, {-2}
 for k = 3, #KEYS do
   local o = first + (k - 3) * width
   local r
@@ -150,7 +151,7 @@ for k = 3, #KEYS do
   end
   if absolute[k] then
     if (r[1] or '') ~= ARGV[o + 1] or (r[2] or '') ~= ARGV[o + 2] then
-      return {-2, k - 3}
+      conflicts[#conflicts + 1] = k - 3
     end
     created[k] = not r[2]
   else
@@ -158,6 +159,7 @@ for k = 3, #KEYS do
   end
   cur[k] = r
 end
+if #conflicts > 1 then return conflicts end
 -- The sums, bounds, expiries and positions are not checked one by one:
 -- SumBatch.Layout passes them as Go int64 values, which go-redis writes as
 -- decimal integers, so they cannot be malformed; checking 15,000 of them

@@ -504,6 +504,14 @@ func TestApplySumsAbsoluteConflict(t *testing.T) {
 				if got := b.Conflicts == 1; got != tc.conflict {
 					t.Errorf("conflicts = %d, want a conflict: %v", b.Conflicts, tc.conflict)
 				}
+				if tc.name == "an earlier version adds a point" {
+					// only the hash written meanwhile went in delta mode
+					for i, k := range b.keys {
+						if want := k != f.schema.Total(0); b.abs[i].ok != want {
+							t.Errorf("%s: absolute mode %v after the run, want %v", k, b.abs[i].ok, want)
+						}
+					}
+				}
 				if got, want := f.sums(t, f.schema.Total(0)), tc.want(f); got.Count != want.Count ||
 					got.SumLat != want.SumLat || got.SumLon != want.SumLon || got.SumX != want.SumX ||
 					got.SumY != want.SumY || got.SumZ != want.SumZ {

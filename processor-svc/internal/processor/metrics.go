@@ -27,7 +27,7 @@ func (p *Processor) Register(r prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{
 		counter("points_applied_total", "Stream entries counted into the aggregates.", p.applied.Load),
 		counter("apply_calls_total", "Lua calls that counted entries (fast path; a call that fell back to the entry-by-entry path counts once).", p.calls.Load),
-		counter("apply_conflicts_total", "Lua calls sent again with increments because a device hash read ahead of the call had been written meanwhile (by another processor).", p.conflicts.Load),
+		counter("apply_conflicts_total", "Lua calls sent again because device hashes read ahead of the call had been written meanwhile (by another processor); those hashes then go as increments.", p.conflicts.Load),
 		counter("duplicates_skipped_total", "Entries delivered again but already counted, so skipped (exactly-once at work).", p.duplicates.Load),
 		counter("entries_claimed_total", "Entries claimed from other (dead or slow) consumers with XAUTOCLAIM.", p.claimed.Load),
 		counter("entries_undecodable_total", "Entries acknowledged without counting because they are not points.", p.undecodable.Load),
