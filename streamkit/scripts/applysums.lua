@@ -102,10 +102,11 @@
 --    in delta mode. A hash deleted or expired since the read fails the
 --    check (v or n absent), and is rebuilt from the batch alone in delta
 --    mode, as before. Delta mode costs Redis an HMGET of 10 fields, 6
---    HINCRBY and an HSET a hash, absolute mode an HMGET of 5 fields and one
---    HSET, plus the caller's plain pipelined HMGET: 21-33 % less Redis CPU
---    per entry in BenchmarkApplySumsRun's batches (most of a hash's cost is
---    converting values between Lua and Redis, not the commands).
+--    HINCRBY and an HSET a hash, absolute mode an HMGET of 2 fields (5
+--    for a device's own hash) and one HSET, plus the caller's plain
+--    pipelined HMGET: 21-33 % less Redis CPU per entry in
+--    BenchmarkApplySumsRun's batches (most of a hash's cost is converting
+--    values between Lua and Redis, not the commands).
 
 local stream, index, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local mode, n = ARGV[3], tonumber(ARGV[4])
@@ -128,12 +129,30 @@ local itype = redis.call('TYPE', index)['ok']
 if itype ~= 'zset' and itype ~= 'none' then
   return redis.error_reply('ERR applysums: ' .. index .. ' is not a sorted set')
 end
+-- The sums, bounds, expiries and positions are not checked one by one:
+-- SumBatch.Layout passes them as Go int64 values, which go-redis writes as
+-- decimal integers, so they cannot be malformed; checking 15,000 of them
+-- a batch with Lua patterns cost as much as the rest of the script. What
+-- the caller cannot know is checked: key types, the layout, the device key
+-- indexes and, below, which entries are pending. devAt[k] is where the
+-- device section of KEYS[k] starts, for a device's own hash.
+local devAt, members = {}, {}
+for d = devFirst, #ARGV, 5 do
+  local ki = tonumber(ARGV[d])
+  if not ki or ki < 3 or ki > #KEYS then
+    return redis.error_reply('ERR applysums: device key index out of range')
+  end
+  devAt[ki] = d
+  members[#members + 1] = 0
+  members[#members + 1] = ARGV[d + 1]
+end
 -- Read every aggregate's current values now: the reads also prove each key
 -- is a hash (or absent) before anything is written, check the tokens of
 -- keys in absolute mode (invariant 4), and spare a read per key later.
 -- cur[k] holds, for delta mode, n, the six bounds and the last position;
--- for absolute mode v, n and the last position. pos[k] is where the last
--- position starts in cur[k], created[k] whether the hash has no n yet.
+-- for absolute mode v, n and, for a device's own hash, the last position.
+-- pos[k] is where the last position starts in cur[k], created[k] whether
+-- the hash has no n yet.
 local dfields = {'n', 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax', 'lt', 'llat', 'llon'}
 local cur, absolute, created, pos, conflicts = {}, {}, {}, {}, {-2}
 for k = 3, #KEYS do
@@ -144,7 +163,11 @@ for k = 3, #KEYS do
     pos[k] = 8
   else
     absolute[k] = true
-    r = redis.pcall('HMGET', KEYS[k], 'v', 'n', 'lt', 'llat', 'llon')
+    if devAt[k] then
+      r = redis.pcall('HMGET', KEYS[k], 'v', 'n', 'lt', 'llat', 'llon')
+    else
+      r = redis.pcall('HMGET', KEYS[k], 'v', 'n')
+    end
     pos[k] = 3
   end
   if type(r) ~= 'table' or r.err then
@@ -161,18 +184,6 @@ for k = 3, #KEYS do
   cur[k] = r
 end
 if #conflicts > 1 then return conflicts end
--- The sums, bounds, expiries and positions are not checked one by one:
--- SumBatch.Layout passes them as Go int64 values, which go-redis writes as
--- decimal integers, so they cannot be malformed; checking 15,000 of them
--- a batch with Lua patterns cost as much as the rest of the script. What
--- the caller cannot know is checked: key types, the layout, the device key
--- indexes and, below, which entries are pending.
-for d = devFirst, #ARGV, 5 do
-  local ki = tonumber(ARGV[d])
-  if not ki or ki < 3 or ki > #KEYS then
-    return redis.error_reply('ERR applysums: device key index out of range')
-  end
-end
 
 -- Invariant 1: all N ids pending for this consumer, or nothing.
 local function parseid(id)
@@ -236,12 +247,6 @@ local function later(t, lat, lon, t0, lat0, lon0)
   if t ~= t0 then return t > t0 end
   if lat ~= lat0 then return lat > lat0 end
   return lon > lon0
-end
-local devAt, members = {}, {}
-for d = devFirst, #ARGV, 5 do
-  devAt[tonumber(ARGV[d])] = d
-  members[#members + 1] = 0
-  members[#members + 1] = ARGV[d + 1]
 end
 
 -- Invariant 4: every call that writes a hash's values sets v to tok, an
