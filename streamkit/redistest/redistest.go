@@ -101,6 +101,12 @@ func (s *Server) start() {
 func (s *Server) waitReady(timeout time.Duration) error {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
+	return WaitPing(c, s.done, timeout)
+}
+
+// WaitPing polls c with PING until it answers, the server's process exits
+// (done is closed), or timeout passes.
+func WaitPing(c redis.Cmdable, done <-chan struct{}, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -110,7 +116,7 @@ func (s *Server) waitReady(timeout time.Duration) error {
 			return nil
 		}
 		select {
-		case <-s.done:
+		case <-done:
 			return fmt.Errorf("exited during start-up")
 		default:
 		}

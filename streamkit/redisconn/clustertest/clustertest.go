@@ -118,32 +118,11 @@ func (c *Cluster) startNode(args []string) *Node {
 		c.tb.Fatalf("start redis-server: %v", err)
 	}
 	go func() { n.cmd.Wait(); close(n.done) }()
-	if err := n.waitPing(10 * time.Second); err != nil {
+	if err := redistest.WaitPing(n.rdb, n.done, 10*time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
 		c.tb.Fatalf("redis-server on %s: %v\n%s", n.Addr, err, log)
 	}
 	return n
-}
-
-func (n *Node) waitPing(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		err := n.rdb.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-n.done:
-			return fmt.Errorf("exited during start-up")
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v: %w", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
 }
 
 // WaitOK polls every node until each reports cluster_state:ok, all 16384
