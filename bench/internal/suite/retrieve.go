@@ -136,27 +136,37 @@ func (e *env) fill(ctx context.Context, sc *keys.Schema, ingest *harness.Proc, t
 }
 
 // retrieve times GET /retrieve at a fixed rate while batches are posted at
-// a fixed rate to the same ingest-svc (and counted by its processor).
+// a fixed rate to the same ingest-svc (and counted by its processor). The
+// same loads run for the warm-up first, untimed, so that a deployment
+// started for this store (the small one) is not timed cold against one
+// that has run for minutes (the big one).
 func (e *env) retrieve(ctx context.Context, r *RepResult, name string, d *deployment) (Retrieve, error) {
 	var out Retrieve
+	loads := func(dur time.Duration) (background, floor, queries load.Result) {
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			bg := load.Spec{URL: d.ingest.URL() + "/upload", Method: "POST", ContentType: jsonType,
+				Bodies: e.batch, Conns: 4, Duration: dur}
+			background = load.Open(ctx, bg, e.cfg.BackgroundRate)
+		})
+		wg.Go(func() {
+			f := load.Spec{URL: e.noop.URL() + "/retrieve", Method: "GET", Conns: 16, Duration: dur}
+			floor = load.Open(ctx, f, e.cfg.RetrieveRate)
+		})
+		q := load.Spec{URL: d.ingest.URL() + "/retrieve", Method: "GET", Conns: 16, Duration: dur}
+		queries = load.Open(ctx, q, e.cfg.RetrieveRate)
+		wg.Wait()
+		return background, floor, queries
+	}
+	if e.cfg.Warmup > 0 {
+		loads(e.cfg.Warmup)
+	}
 	var err error
 	if out.CountedBefore, err = e.counted(ctx, d.ingest); err != nil {
 		return out, err
 	}
 	err = e.measure(ctx, r, name, map[string]int{"ingest": d.ingest.Pid(), "processor": d.proc.Pid()}, func(func(string, int)) error {
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			bg := load.Spec{URL: d.ingest.URL() + "/upload", Method: "POST", ContentType: jsonType,
-				Bodies: e.batch, Conns: 4, Duration: e.cfg.Duration}
-			out.Background = load.Open(ctx, bg, e.cfg.BackgroundRate)
-		})
-		wg.Go(func() {
-			f := load.Spec{URL: e.noop.URL() + "/retrieve", Method: "GET", Conns: 16, Duration: e.cfg.Duration}
-			out.Floor = load.Open(ctx, f, e.cfg.RetrieveRate)
-		})
-		q := load.Spec{URL: d.ingest.URL() + "/retrieve", Method: "GET", Conns: 16, Duration: e.cfg.Duration}
-		out.Load = load.Open(ctx, q, e.cfg.RetrieveRate)
-		wg.Wait()
+		out.Background, out.Floor, out.Load = loads(e.cfg.Duration)
 		return nil
 	})
 	if err != nil {
