@@ -105,8 +105,9 @@
 --    HINCRBY and an HSET a hash, absolute mode an HMGET of 2 fields (5
 --    for a device's own hash) and one HSET, plus the caller's plain
 --    pipelined HMGET: 21-33 % less Redis CPU per entry in
---    BenchmarkApplySumsRun's batches (most of a hash's cost is converting
---    values between Lua and Redis, not the commands).
+--    BenchmarkApplySumsRun's batches, measured when the check read 5
+--    fields of every hash (most of a hash's cost is converting values
+--    between Lua and Redis, not the commands).
 
 local stream, index, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local mode, n = ARGV[3], tonumber(ARGV[4])

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -384,23 +385,36 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 		f.append(t, randomPoints(rand.New(rand.NewPCG(27, 28)), 2, "a"))
 		msgs := f.read(t, "c", 2)
 		stream, total := f.schema.Stream(0), f.schema.Total(0)
-		sums := []any{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
-		for name, args := range map[string][]any{
-			"no ids":      append([]any{keys.Group, "c", "run", 0}, sums...),
-			"bad id":      append([]any{keys.Group, "c", "run", 1, "x"}, sums...),
-			"bad id each": append([]any{keys.Group, "c", "each", 1, "x"}, sums...),
-			"bad proof":   append([]any{keys.Group, "c", "all", 1, msgs[0].ID}, sums...),
-			"short sums":  {keys.Group, "c", "run", 1, msgs[0].ID, 0, 1},
-			"device at 1": append(append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
+		// One aggregate in delta mode: expiry, "*", expected n, 12 values.
+		sums := []any{0, "*", "", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}
+		for _, tc := range []struct {
+			name string
+			args []any
+			want string // in the error; "" for Redis's own (XPENDING refusing the id)
+		}{
+			{"no ids", append([]any{keys.Group, "c", "run", 0}, sums...), "bad entry count"},
+			{"bad id", append([]any{keys.Group, "c", "run", 1, "x"}, sums...), ""},
+			{"bad id each", append([]any{keys.Group, "c", "each", 1, "x"}, sums...), ""},
+			{"bad proof", append([]any{keys.Group, "c", "all", 1, msgs[0].ID}, sums...), "proof must be"},
+			{"short sums", []any{keys.Group, "c", "run", 1, msgs[0].ID, 0, 1}, "bad argument layout"},
+			{"device at 1", append(append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
+				"device key index out of range"},
 		} {
-			if err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, args...).Err(); err == nil {
-				t.Errorf("%s: want error", name)
+			err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, tc.args...).Err()
+			switch {
+			case err == nil:
+				t.Errorf("%s: want error", tc.name)
+			case tc.want == "" && strings.Contains(err.Error(), "applysums:"):
+				t.Errorf("%s: %v, want Redis's error for the id", tc.name, err)
+			case !strings.Contains(err.Error(), tc.want):
+				t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 			}
 		}
 		c.Set(ctx, total, "not a hash", 0)
-		if err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
-			append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...)...).Err(); err == nil {
-			t.Error("string aggregate: want error")
+		err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
+			append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...)...).Err()
+		if err == nil || !strings.Contains(err.Error(), "is not a hash") {
+			t.Errorf("string aggregate: %v, want 'is not a hash'", err)
 		}
 		if p, _ := c.XPending(ctx, stream, keys.Group).Result(); p.Count != 2 {
 			t.Errorf("pending = %d, want 2 (nothing acknowledged)", p.Count)
@@ -438,8 +452,9 @@ func TestApplySumsManyDevices(t *testing.T) {
 
 // Absolute mode (SumBatch.Prepare) writes only over a hash that nothing
 // wrote since it was read: any other write between Prepare and Run makes
-// the script answer "conflict" without writing, and Run sends the batch
-// again in delta mode, so the sums stay exact (applysums.lua, invariant 4).
+// the script answer "conflict" without writing, and Run sends the call
+// again with those hashes in delta mode, so the sums stay exact
+// (applysums.lua, invariant 4).
 func TestApplySumsAbsoluteConflict(t *testing.T) {
 	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
@@ -659,6 +674,74 @@ func TestApplySumsAbsoluteExpiry(t *testing.T) {
 		}
 		if got, want := f.sums(t, bucket), sumOf(pts); got != want {
 			t.Errorf("bucket = %+v, want %+v", got, want)
+		}
+	})
+}
+
+// interfering runs before() ahead of every script call: another writer
+// between Prepare and each of Run's attempts.
+type interfering struct {
+	*redis.Client
+	before func()
+}
+
+func (s interfering) EvalSha(ctx context.Context, sha string, keys []string, args ...any) *redis.Cmd {
+	s.before()
+	return s.Client.EvalSha(ctx, sha, keys, args...)
+}
+
+// A hash written again before the second attempt sends the call a third
+// time with every hash in delta mode (which cannot conflict); the sums stay
+// exact and nothing is counted twice.
+func TestApplySumsConflictTwice(t *testing.T) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		if err := ApplySums.Load(ctx, c).Err(); err != nil {
+			t.Fatal(err)
+		}
+		pts := randomPoints(rand.New(rand.NewPCG(13, 14)), 30, "a", "b")
+		f := newFixture(t, c)
+		f.append(t, pts)
+		first := f.sumBatch(t, f.read(t, "c1", 10)) // gives the hashes a token
+		if err := first.Prepare(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if _, all, err := first.Run(ctx, c, keys.Group, "c1"); err != nil || !all {
+			t.Fatalf("first batch: %v %v", all, err)
+		}
+		b := f.sumBatch(t, f.read(t, "c1", 10))
+		if err := b.Prepare(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		attempts := 0
+		s := interfering{Client: c, before: func() {
+			attempts++
+			if attempts <= 2 { // another call counts one more entry: the total changes each time
+				f.apply(t, f.read(t, "c2", 1))
+			}
+		}}
+		if n, all, err := b.Run(ctx, s, keys.Group, "c1"); err != nil || !all || n != 10 {
+			t.Fatalf("run: applied %d, all %v, %v", n, all, err)
+		}
+		if attempts != 3 || b.Conflicts != 2 || b.abs != nil {
+			t.Errorf("attempts %d, conflicts %d, absolute mode left %v; want 3, 2, none", attempts, b.Conflicts, b.abs != nil)
+		}
+		want := sumOf(pts[:22])
+		for _, k := range []string{f.schema.Total(0)} {
+			if got := f.sums(t, k); got != want {
+				t.Errorf("%s = %+v, want %+v", k, got, want)
+			}
+		}
+		for _, dev := range []string{"a", "b"} {
+			var mine []point.Point
+			for _, p := range pts[:22] {
+				if p.DeviceID == dev {
+					mine = append(mine, p)
+				}
+			}
+			if got, want := f.sums(t, f.schema.Device(0, dev)), sumOf(mine); got != want {
+				t.Errorf("device %s = %+v, want %+v", dev, got, want)
+			}
 		}
 	})
 }

@@ -30,9 +30,10 @@ type partition struct {
 	n      int
 	stream string
 	log    *slog.Logger
-	// deltaCalls is how many more calls go in delta mode without reading
-	// their hashes first: conflictBackoff after a call whose hashes were
-	// written by another processor between the read and the call twice.
+	// deltaCalls is how many more calls skip reading their hashes first
+	// (all in delta mode): set to conflictBackoff when a call conflicted
+	// twice, i.e. another processor wrote its hashes between the read and
+	// the call, and again before it was sent again.
 	deltaCalls int
 }
 
