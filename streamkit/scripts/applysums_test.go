@@ -96,6 +96,19 @@ func TestApplySumsMatchesApply(t *testing.T) {
 	})
 }
 
+// countPrepared counts the next n entries as consumer c1 in absolute mode.
+func (f *fixture) countPrepared(t *testing.T, n int64) {
+	t.Helper()
+	ctx := context.Background()
+	b := f.sumBatch(t, f.read(t, "c1", n))
+	if err := b.Prepare(ctx, f.c); err != nil {
+		t.Fatal(err)
+	}
+	if _, all, err := b.Run(ctx, f.c, keys.Group, "c1"); err != nil || !all {
+		t.Fatalf("count %d entries: all pending %v, %v", n, all, err)
+	}
+}
+
 var streamID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
 
 // hashWithToken returns the hash at key without its token field v, after
@@ -494,13 +507,7 @@ func TestApplySumsAbsoluteConflict(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				f := newFixture(t, c)
 				f.append(t, pts)
-				first := f.sumBatch(t, f.read(t, "c1", 10)) // gives the hashes a token
-				if err := first.Prepare(ctx, c); err != nil {
-					t.Fatal(err)
-				}
-				if _, all, err := first.Run(ctx, c, keys.Group, "c1"); err != nil || !all {
-					t.Fatalf("first batch: %v %v", all, err)
-				}
+				f.countPrepared(t, 10) // gives the hashes a token
 				msgs := f.read(t, "c1", 10)
 				b := f.sumBatch(t, msgs)
 				if err := b.Prepare(ctx, c); err != nil {
@@ -604,13 +611,7 @@ func TestApplySumsTokenCatchesRebuiltHash(t *testing.T) {
 		pts := randomPoints(rand.New(rand.NewPCG(9, 10)), 30, "a") // one device: every key has the same n
 		f := newFixture(t, c)
 		f.append(t, pts)
-		first := f.sumBatch(t, f.read(t, "c1", 10))
-		if err := first.Prepare(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		if _, all, err := first.Run(ctx, c, keys.Group, "c1"); err != nil || !all {
-			t.Fatalf("first batch: %v %v", all, err)
-		}
+		f.countPrepared(t, 10) // gives the hashes a token
 		b := f.sumBatch(t, f.read(t, "c1", 10))
 		if err := b.Prepare(ctx, c); err != nil {
 			t.Fatal(err)
@@ -702,13 +703,7 @@ func TestApplySumsConflictTwice(t *testing.T) {
 		pts := randomPoints(rand.New(rand.NewPCG(13, 14)), 30, "a", "b")
 		f := newFixture(t, c)
 		f.append(t, pts)
-		first := f.sumBatch(t, f.read(t, "c1", 10)) // gives the hashes a token
-		if err := first.Prepare(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		if _, all, err := first.Run(ctx, c, keys.Group, "c1"); err != nil || !all {
-			t.Fatalf("first batch: %v %v", all, err)
-		}
+		f.countPrepared(t, 10) // gives the hashes a token
 		b := f.sumBatch(t, f.read(t, "c1", 10))
 		if err := b.Prepare(ctx, c); err != nil {
 			t.Fatal(err)
