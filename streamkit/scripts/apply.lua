@@ -29,9 +29,9 @@
 --    (tostring would switch to exponent notation at 1e14).
 -- 4. min/max and the last position only ever move outwards/forwards, so
 --    applying entries in any order gives the same hash.
--- 5. Every hash this call writes gets v = the id of the first entry it
---    acknowledged, a token no other call uses (see applysums.lua,
---    invariant 4, which relies on it).
+-- 5. Every hash this call writes gets v = token(the id of the first entry
+--    it acknowledged), a token no other call uses (see applysums.lua,
+--    invariant 4, which relies on it; token() is the same there).
 
 local stream, index, group = KEYS[1], KEYS[2], ARGV[1]
 local nagg = tonumber(ARGV[2])
@@ -138,6 +138,7 @@ for e = 0, nentries - 1 do
   end
 end
 
+if tok then tok = token(tok) end
 local function int(v) return string.format('%.0f', v) end
 local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
 for ki, a in pairs(acc) do

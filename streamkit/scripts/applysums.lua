@@ -81,9 +81,10 @@
 --    result does not depend on how entries were split into batches.
 -- 4. Absolute mode writes exactly what delta mode would have: every call
 --    that writes a hash's values (this script in either mode, apply.lua)
---    sets its field v to a token no other call ever used, the id of an
---    entry the call acknowledges (an entry leaves the pending list once,
---    and stream ids are never reused), so an unchanged v means no such call
+--    sets its field v to a token no other call ever used, made from the id
+--    of an entry the call acknowledges (an entry leaves the pending list
+--    once, stream ids are never reused, and token() is injective), so an
+--    unchanged v means no such call
 --    wrote the hash since it was read. (This assumes Redis does not lose
 --    acknowledged writes: a failover to a lagging replica or a restore
 --    from an AOF written every second can put entries back on the pending
@@ -252,7 +253,7 @@ end
 
 -- Invariant 4: every call that writes a hash's values sets v to tok, an
 -- entry this call acknowledged for the first time.
-local tok = ARGV[5]
+local tok = token(ARGV[5])
 local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
 local bounds = {'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax'}
 for k = 3, #KEYS do

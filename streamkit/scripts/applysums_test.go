@@ -109,19 +109,20 @@ func (f *fixture) countPrepared(t *testing.T, n int64) {
 	}
 }
 
-var streamID = regexp.MustCompile(`^[0-9]+-[0-9]+$`)
+// tokenRE matches token.lua's tokens: an entry id's two numbers in base 36.
+var tokenRE = regexp.MustCompile(`^[0-9a-z]+\.[0-9a-z]+$`)
 
 // hashWithToken returns the hash at key without its token field v, after
-// checking that it has one that is an entry id of the last batch that
-// wrote it (applysums.lua invariant 4, apply.lua invariant 5).
+// checking that it has one made from an entry id (token.lua; applysums.lua
+// invariant 4, apply.lua invariant 5).
 func hashWithToken(t *testing.T, c *redis.Client, key string) map[string]string {
 	t.Helper()
 	h, err := c.HGetAll(context.Background(), key).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !streamID.MatchString(h["v"]) {
-		t.Errorf("%s: token v = %q, not an entry id", key, h["v"])
+	if !tokenRE.MatchString(h["v"]) {
+		t.Errorf("%s: token v = %q, not an entry id's token", key, h["v"])
 	}
 	delete(h, "v")
 	return h
@@ -736,6 +737,47 @@ func TestApplySumsConflictTwice(t *testing.T) {
 			}
 			if got, want := f.sums(t, f.schema.Device(0, dev)), sumOf(mine); got != want {
 				t.Errorf("device %s = %+v, want %+v", dev, got, want)
+			}
+		}
+	})
+}
+
+// The token a call stamps is its first acknowledged entry's id, both
+// numbers in base 36 (token.lua), whichever script wrote the hash; ids
+// with a number past 15 digits stay as they are.
+func TestToken(t *testing.T) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		f := newFixture(t, c)
+		f.append(t, randomPoints(rand.New(rand.NewPCG(15, 16)), 2, "a"))
+		msgs := f.read(t, "c1", 2)
+		want := func(id string) string {
+			ms, seq, _ := strings.Cut(id, "-")
+			m, _ := strconv.ParseInt(ms, 10, 64)
+			q, _ := strconv.ParseInt(seq, 10, 64)
+			return strconv.FormatInt(m, 36) + "." + strconv.FormatInt(q, 36)
+		}
+		f.apply(t, msgs[:1]) // apply.lua
+		if got := c.HGet(ctx, f.schema.Total(0), "v").Val(); got != want(msgs[0].ID) {
+			t.Errorf("apply.lua: v = %q, want %q for %s", got, want(msgs[0].ID), msgs[0].ID)
+		}
+		if _, all, err := f.sumBatch(t, msgs[1:]).Run(ctx, c, keys.Group, "c1"); err != nil || !all {
+			t.Fatalf("applysums: %v %v", all, err)
+		}
+		if got := c.HGet(ctx, f.schema.Total(0), "v").Val(); got != want(msgs[1].ID) {
+			t.Errorf("applysums.lua: v = %q, want %q for %s", got, want(msgs[1].ID), msgs[1].ID)
+		}
+		// The function itself, at the edges of its exact range.
+		probe := redis.NewScript(tokenSrc + "return token(ARGV[1])")
+		for id, w := range map[string]string{
+			"0-0":                    "0.0",
+			"999999999999999-35":     strconv.FormatInt(999999999999999, 36) + ".z",
+			"1764400059123-17":       "mijy8mpf.h",
+			"1000000000000000-1":     "1000000000000000-1", // 16 digits: as it is
+			"1-18446744073709551615": "1-18446744073709551615",
+		} {
+			if got, err := probe.Run(ctx, c, nil, id).Text(); err != nil || got != w {
+				t.Errorf("token(%s) = %q, %v; want %q", id, got, err, w)
 			}
 		}
 	})

@@ -17,11 +17,13 @@ var (
 	applySrc string
 	//go:embed append.lua
 	appendSrc string
+	//go:embed token.lua
+	tokenSrc string
 )
 
 // Apply counts a batch of stream entries into the aggregates, each exactly
 // once (see apply.lua). Build its arguments with ApplyBatch.
-var Apply = redis.NewScript(applySrc)
+var Apply = redis.NewScript(tokenSrc + applySrc)
 
 // Append appends one request's points of one partition (see append.lua).
 // Build its arguments with AppendBatch.
