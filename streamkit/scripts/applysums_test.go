@@ -96,6 +96,16 @@ func TestApplySumsMatchesApply(t *testing.T) {
 	})
 }
 
+// claim moves ids, pending in the group, to consumer (XCLAIM, no idle time).
+func (f *fixture) claim(t *testing.T, consumer string, ids ...string) {
+	t.Helper()
+	if err := f.c.XClaim(context.Background(), &redis.XClaimArgs{
+		Stream: f.schema.Stream(0), Group: keys.Group, Consumer: consumer, Messages: ids,
+	}).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // countPrepared counts the next n entries as consumer c1 in absolute mode.
 func (f *fixture) countPrepared(t *testing.T, n int64) {
 	t.Helper()
@@ -187,11 +197,7 @@ func TestApplySumsRefusesAnyOtherIdList(t *testing.T) {
 			return append(append([]redis.XMessage(nil), msgs[:5]...), msgs[6:]...)
 		}},
 		{"one claimed by another consumer", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage {
-			if err := f.c.XClaim(context.Background(), &redis.XClaimArgs{
-				Stream: f.schema.Stream(0), Group: keys.Group, Consumer: "other", Messages: []string{msgs[7].ID},
-			}).Err(); err != nil {
-				t.Fatal(err)
-			}
+			f.claim(t, "other", msgs[7].ID)
 			return msgs
 		}},
 		{"pending for another consumer only", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage {
@@ -199,11 +205,7 @@ func TestApplySumsRefusesAnyOtherIdList(t *testing.T) {
 			for i, m := range msgs {
 				ids[i] = m.ID
 			}
-			if err := f.c.XClaim(context.Background(), &redis.XClaimArgs{
-				Stream: f.schema.Stream(0), Group: keys.Group, Consumer: "other", Messages: ids,
-			}).Err(); err != nil {
-				t.Fatal(err)
-			}
+			f.claim(t, "other", ids...)
 			return msgs
 		}},
 	} {
@@ -315,11 +317,7 @@ func TestApplySumsFresh(t *testing.T) {
 			return msgs
 		}, true},
 		{"one claimed by another consumer", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage {
-			if err := f.c.XClaim(context.Background(), &redis.XClaimArgs{
-				Stream: f.schema.Stream(0), Group: keys.Group, Consumer: "other", Messages: []string{msgs[4].ID},
-			}).Err(); err != nil {
-				t.Fatal(err)
-			}
+			f.claim(t, "other", msgs[4].ID)
 			return msgs
 		}, false},
 		{"one already counted", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage {
