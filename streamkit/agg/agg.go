@@ -35,6 +35,9 @@ const (
 	FieldLastTime = "lt"
 	FieldLastLat  = "llat"
 	FieldLastLon  = "llon"
+	// FieldToken is the token of the last call that wrote the hash (the
+	// processor's scripts, token.lua); readers ignore it.
+	FieldToken = "v"
 )
 
 // MaxPointsPerKey is how many points one aggregate can hold before a sum may

@@ -179,7 +179,7 @@ func (b *SumBatch) Run(ctx context.Context, c redis.Scripter, group, consumer st
 
 // prepareFields are what Prepare reads of each hash: its token, then the
 // fields of agg.Sums in order.
-var prepareFields = []string{"v", agg.FieldCount, agg.FieldSumLat, agg.FieldSumLon, agg.FieldSumX, agg.FieldSumY,
+var prepareFields = []string{agg.FieldToken, agg.FieldCount, agg.FieldSumLat, agg.FieldSumLon, agg.FieldSumX, agg.FieldSumY,
 	agg.FieldSumZ, agg.FieldLatMin, agg.FieldLatMax, agg.FieldLonMin, agg.FieldLonMax, agg.FieldTMin, agg.FieldTMax}
 
 // Prepare reads the current values of the batch's hashes (one pipelined

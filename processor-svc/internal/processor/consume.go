@@ -40,8 +40,8 @@ type partition struct {
 // conflictBackoff is how many calls of a partition skip the read ahead
 // (SumBatch.Prepare) after one that conflicted twice. One conflict costs
 // a second call with the hashes written meanwhile in delta mode (in a
-// test with two processors on every partition, about a quarter of calls
-// had one); two in a row cost a third call with all in delta mode, so
+// test with two processors on every partition, 15 % of calls had one);
+// two in a row cost a third call with all in delta mode, so
 // the partition then counts with increments for a while, and tries again.
 const conflictBackoff = 16
 
