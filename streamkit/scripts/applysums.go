@@ -21,7 +21,7 @@ var applySumsSrc string
 // Redis proves them pending with XPENDING, acknowledges them with XACK and
 // runs a few commands per aggregate key instead of walking every entry in
 // Lua. Build its arguments with SumBatch.
-var ApplySums = redis.NewScript(tokenSrc + applySumsSrc)
+var ApplySums = redis.NewScript(withToken(applySumsSrc))
 
 // SumBatch lays out one ApplySums call. It takes the same Add calls as
 // ApplyBatch.

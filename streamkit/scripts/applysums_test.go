@@ -766,7 +766,7 @@ func TestToken(t *testing.T) {
 			t.Errorf("applysums.lua: v = %q, want %q for %s", got, want(msgs[1].ID), msgs[1].ID)
 		}
 		// The function itself, at the edges of its exact range.
-		probe := redis.NewScript(tokenSrc + "return token(ARGV[1])")
+		probe := redis.NewScript(withToken("-- probe\nreturn token(ARGV[1])"))
 		for id, w := range map[string]string{
 			"0-0":                    "0.0",
 			"999999999999999-35":     strconv.FormatInt(999999999999999, 36) + ".z",

@@ -8,6 +8,7 @@ package scripts
 import (
 	_ "embed"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -23,7 +24,7 @@ var (
 
 // Apply counts a batch of stream entries into the aggregates, each exactly
 // once (see apply.lua). Build its arguments with ApplyBatch.
-var Apply = redis.NewScript(tokenSrc + applySrc)
+var Apply = redis.NewScript(withToken(applySrc))
 
 // Append appends one request's points of one partition (see append.lua).
 // Build its arguments with AppendBatch.
@@ -34,3 +35,22 @@ var Append = redis.NewScript(appendSrc)
 const MaxApplyEntries = 10_000
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
+
+// withToken returns src with token.lua's code in front of it, on src's
+// first line, which must be a comment: token.lua's comments are dropped and
+// its lines joined with spaces, so that the line numbers Redis reports in a
+// script's errors ("user_script:57") are those of src's own file. token.lua
+// must therefore have no "--" other than its comments.
+func withToken(src string) string {
+	if !strings.HasPrefix(src, "--") {
+		panic("scripts: a script token.lua is joined onto must start with a comment line")
+	}
+	var code []string
+	for line := range strings.Lines(tokenSrc) {
+		line, _, _ = strings.Cut(line, "--")
+		if line = strings.TrimSpace(line); line != "" {
+			code = append(code, line)
+		}
+	}
+	return strings.Join(code, " ") + " " + src
+}

@@ -1,6 +1,8 @@
--- token.lua — prepended to apply.lua and applysums.lua (scripts.go): the
--- token a call stamps on every aggregate hash it writes (applysums.lua,
--- invariant 4; apply.lua, invariant 5).
+-- token.lua — put in front of apply.lua and applysums.lua, on their first
+-- line (withToken in scripts.go, which keeps their line numbers in Redis's
+-- errors): the token a call stamps on every aggregate hash it writes
+-- (applysums.lua, invariant 4; apply.lua, invariant 5). Its comments are
+-- dropped there, so "--" may appear in comments only.
 
 -- token(id) is the token an entry id stamps on a hash: the id with its two
 -- numbers in base 36 ("mijy8mpf.h" for "1764400059123-17"), which keeps
