@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/scripts"
 )
 
 // claim takes over the entries of this partition that have been pending for
@@ -18,6 +19,10 @@ import (
 // Claiming from a consumer that is alive but slow is harmless: whichever of
 // the two applies an entry first counts it, the other one's XACK returns 0
 // and apply.lua skips it.
+//
+// A pass that went through the whole pending list ends by removing the
+// names of consumers that own nothing and have been idle for
+// ConsumerExpiry (removeIdleConsumers).
 //
 // A failed XAUTOCLAIM is logged and tried again at the next interval; claim
 // returns an error only when claimed entries could not be applied (see
@@ -54,9 +59,30 @@ func (w *partition) claim(ctx, finish context.Context) error {
 			}
 		}
 		if next == "0-0" || next == "" {
+			w.removeIdleConsumers(finish)
 			return nil
 		}
 		start = next
 	}
 	return nil
+}
+
+// removeIdleConsumers removes from the group the names of other consumers
+// that own no pending entry and have been idle for ConsumerExpiry: those of
+// processors replaced under another name, once their entries have been
+// claimed. A consumer that owns entries is never removed (delidle.lua). A
+// failure is logged and tried again after the next claim pass.
+func (w *partition) removeIdleConsumers(ctx context.Context) {
+	if w.p.cfg.ConsumerExpiry < 0 {
+		return
+	}
+	names, err := scripts.RemoveIdleConsumers(ctx, w.p.client, w.stream, keys.Group, w.p.cfg.Consumer, w.p.cfg.ConsumerExpiry)
+	if err != nil {
+		w.log.Warn("removing idle consumers failed, trying again later", "err", err)
+		return
+	}
+	if len(names) > 0 {
+		w.p.consumersRemoved.Add(int64(len(names)))
+		w.log.Info("removed idle consumers owning no entries", "consumers", names, "idle_for", w.p.cfg.ConsumerExpiry)
+	}
 }

@@ -52,6 +52,11 @@ const (
 	// DefaultClaimMinIdle is how long an entry must sit unacknowledged before
 	// another consumer claims it.
 	DefaultClaimMinIdle = 30 * time.Second
+	// DefaultConsumerExpiry is how long a consumer that owns no pending
+	// entry may stay idle in the group before a processor removes its name:
+	// long enough that a processor's own name is not removed while it
+	// merely waits for points (it would come back at its next read anyway).
+	DefaultConsumerExpiry = time.Hour
 	// DefaultTrimInterval is how often acknowledged entries are trimmed.
 	DefaultTrimInterval = 5 * time.Second
 	// DefaultRetention is how long raw points are kept after they were
@@ -99,6 +104,12 @@ type Config struct {
 	// (apply.lua counts each entry once) but wasted work, so keep it well
 	// above the time one batch takes. Default DefaultClaimMinIdle.
 	ClaimMinIdle time.Duration
+	// ConsumerExpiry removes from the group, after each claim pass, the
+	// names of other consumers that own no pending entry and have been idle
+	// this long: processors replaced under another name, whose entries were
+	// claimed (see scripts.RemoveIdleConsumers); negative: never. Default
+	// DefaultConsumerExpiry.
+	ConsumerExpiry time.Duration
 	// TrimInterval is how often the acknowledged entries of every partition
 	// are trimmed. Default DefaultTrimInterval.
 	TrimInterval time.Duration
@@ -128,6 +139,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.Block, "block", DefaultBlock, "how long one XREADGROUP waits for new entries (finite, so shutdown is noticed)")
 	s.Duration(&c.ClaimInterval, "claim-interval", DefaultClaimInterval, "how often each partition claims entries left pending by dead consumers")
 	s.Duration(&c.ClaimMinIdle, "claim-min-idle", DefaultClaimMinIdle, "pending entries idle longer than this are claimed from their consumer")
+	s.Duration(&c.ConsumerExpiry, "consumer-expiry", DefaultConsumerExpiry, "after each claim pass, remove from the group other consumers owning no pending entry and idle this long: replaced processors (negative: never)")
 	s.Duration(&c.TrimInterval, "trim-interval", DefaultTrimInterval, "how often acknowledged entries are trimmed from the streams")
 	s.Duration(&c.Retention, "retention", DefaultRetention, "keep raw points at least this long for replay (0: trim once acknowledged)")
 	s.Int(&c.TrimStep, "trim-step", DefaultTrimStep, "most entries removed by one XTRIM")
@@ -158,6 +170,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.ClaimMinIdle == 0 {
 		c.ClaimMinIdle = DefaultClaimMinIdle
+	}
+	if c.ConsumerExpiry == 0 {
+		c.ConsumerExpiry = DefaultConsumerExpiry
 	}
 	if c.TrimInterval == 0 {
 		c.TrimInterval = DefaultTrimInterval

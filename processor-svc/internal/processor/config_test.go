@@ -29,7 +29,7 @@ func TestConfigDefaults(t *testing.T) {
 	host, _ := os.Hostname()
 	want := Config{
 		Consumer: host, BatchSize: DefaultBatchSize, MaxCallKeys: DefaultMaxCallKeys, Linger: DefaultLinger, Block: DefaultBlock,
-		ClaimInterval: DefaultClaimInterval, ClaimMinIdle: DefaultClaimMinIdle,
+		ClaimInterval: DefaultClaimInterval, ClaimMinIdle: DefaultClaimMinIdle, ConsumerExpiry: DefaultConsumerExpiry,
 		TrimInterval: DefaultTrimInterval, Retention: DefaultRetention, TrimStep: DefaultTrimStep,
 		StatsInterval: DefaultStatsInterval,
 	}

@@ -268,3 +268,17 @@ func readAs(tb testing.TB, c redis.UniversalClient, s *keys.Schema, consumer str
 	}
 	return n
 }
+
+// consumers returns the names of the group's consumers on stream.
+func consumers(tb testing.TB, c redis.UniversalClient, stream string) []string {
+	tb.Helper()
+	cs, err := c.XInfoConsumers(context.Background(), stream, keys.Group).Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Name
+	}
+	return names
+}

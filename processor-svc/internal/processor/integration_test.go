@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,8 +11,10 @@ import (
 
 // TestIntegrationExactlyOnce runs the pipeline on a real redis-server: a
 // consumer dies holding entries, two processors share the group while
-// points arrive, claim the dead consumer's entries and trim often. Every
-// point is counted exactly once and the streams end up empty.
+// points arrive, claim the dead consumer's entries, remove its name once it
+// owns nothing (and, with so short an expiry, each other's whenever one is
+// quiet for a moment, which must lose nothing) and trim often. Every point
+// is counted exactly once and the streams end up empty.
 func TestIntegrationExactlyOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	c := srv.Client()
@@ -31,6 +34,7 @@ func TestIntegrationExactlyOnce(t *testing.T) {
 	cfg.ClaimMinIdle = 300 * time.Millisecond
 	cfg.TrimInterval = 20 * time.Millisecond
 	cfg.TrimStep = 97
+	cfg.ConsumerExpiry = 500 * time.Millisecond
 	a := start(t, c, s, cfg)
 	cfg.Consumer = "b"
 	b := start(t, c, s, cfg)
@@ -56,6 +60,15 @@ func TestIntegrationExactlyOnce(t *testing.T) {
 			time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
 		}
 	}
+	// The dead consumer's name goes once its entries are claimed.
+	for p := range s.Partitions() {
+		for slices.Contains(consumers(t, c, s.Stream(p)), "dead") {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the dead consumer is still in the group: %q", s.Stream(p), consumers(t, c, s.Stream(p)))
+			}
+			time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
+		}
+	}
 	if err := a.stop(t); err != nil {
 		t.Fatalf("Run a: %v", err)
 	}
@@ -64,6 +77,9 @@ func TestIntegrationExactlyOnce(t *testing.T) {
 	}
 	checkExact(t, c, s, pts)
 	sa, sb := a.Stats(), b.Stats()
+	if sa.ConsumersRemoved+sb.ConsumersRemoved < 1 {
+		t.Errorf("removed %d + %d consumers, want at least the dead one", sa.ConsumersRemoved, sb.ConsumersRemoved)
+	}
 	if sa.Applied+sb.Applied != int64(len(pts)) {
 		t.Errorf("applied %d + %d, want %d", sa.Applied, sb.Applied, len(pts))
 	}

@@ -38,8 +38,8 @@ type Processor struct {
 	log    *slog.Logger
 	now    func() time.Time // event-time clock for bucket expiry; time.Now
 
-	applied, duplicates, claimed, undecodable, trimmed, calls, conflicts atomic.Int64
-	batchDuration                                                        prometheus.Histogram
+	applied, duplicates, claimed, undecodable, trimmed, calls, conflicts, consumersRemoved atomic.Int64
+	batchDuration                                                                          prometheus.Histogram
 }
 
 // Stats are a Processor's running totals since New.
@@ -49,6 +49,9 @@ type Stats struct {
 	Claimed     int64 // entries claimed from other consumers by XAUTOCLAIM
 	Undecodable int64 // entries acknowledged without counting: not a point
 	Trimmed     int64 // entries trimmed from the streams
+	// ConsumersRemoved counts the names of other consumers removed from
+	// the group: idle for ConsumerExpiry and owning no pending entry.
+	ConsumersRemoved int64
 }
 
 // New returns a Processor of the partitions of schema using client. It uses
@@ -82,6 +85,8 @@ func (p *Processor) Stats() Stats {
 		Claimed:     p.claimed.Load(),
 		Undecodable: p.undecodable.Load(),
 		Trimmed:     p.trimmed.Load(),
+
+		ConsumersRemoved: p.consumersRemoved.Load(),
 	}
 }
 
