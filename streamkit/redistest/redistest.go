@@ -87,6 +87,7 @@ func (s *Server) start() {
 	}, s.args...)
 	s.cmd = exec.Command("redis-server", args...)
 	s.cmd.Dir = s.Dir
+	s.cmd.SysProcAttr = ChildProcAttr()
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatalf("start redis-server: %v", err)
 	}

@@ -114,6 +114,7 @@ func (c *Cluster) startNode(args []string) *Node {
 	}, args...)
 	n.cmd = exec.Command("redis-server", all...)
 	n.cmd.Dir = n.Dir
+	n.cmd.SysProcAttr = redistest.ChildProcAttr()
 	if err := n.cmd.Start(); err != nil {
 		c.tb.Fatalf("start redis-server: %v", err)
 	}
