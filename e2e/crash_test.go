@@ -20,7 +20,10 @@ import (
 // stored integer sums equal those of the points sent.
 func TestExactlyOnceUnderProcessorCrashes(t *testing.T) {
 	c := newCluster(t)
-	claim := []string{"--claim-interval", "300ms", "--claim-min-idle", "1s", "--batch-size", "200"}
+	// No linger, so that a freeze finds the processor in XREADGROUP and it
+	// dies holding entries (procs.KillHolding).
+	claim := []string{"--claim-interval", "300ms", "--claim-min-idle", "1s", "--batch-size", "200", "--linger", "-1ns"}
+	rc := c.redis.Client()
 	p := c.startProcessor("crashy", claim...)
 
 	const n, per, clients = 50_000, 100, 4
@@ -50,8 +53,8 @@ func TestExactlyOnceUnderProcessorCrashes(t *testing.T) {
 		}()
 	}
 
-	// Kill at three points of the upload; the processor is then behind and
-	// holds a batch it has read but maybe not applied.
+	// Kill at three points of the upload, each time while the processor
+	// holds entries it has read and not applied.
 	kills := 0
 	for _, at := range []int64{n / 5, n * 2 / 5, n * 3 / 5} {
 		for sent.Load() < at {
@@ -61,8 +64,11 @@ func TestExactlyOnceUnderProcessorCrashes(t *testing.T) {
 			case <-time.After(5 * time.Millisecond): // polling interval
 			}
 		}
-		p.kill()
+		held := p.KillHolding(func() bool { return consumerPending(t, rc, "crashy") > 0 }, 3*time.Second)
 		kills++
+		if kills == 3 && !held {
+			t.Error("crashy died for the last time holding no entries: the claim by heir is not exercised")
+		}
 		if kills < 3 {
 			p = c.startProcessor("crashy", claim...)
 		} else {

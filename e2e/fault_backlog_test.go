@@ -112,7 +112,7 @@ func TestFaultBacklogLimit(t *testing.T) {
 	if grew := maxMem.Load() - memAtLimit; grew > memSlack {
 		t.Errorf("used_memory grew by %d bytes while uploads were refused (bound %d)", grew, memSlack)
 	}
-	if v.exited() {
+	if v.Exited() {
 		t.Fatal("the verifier ended while the backlog was full: its requests were not retried")
 	}
 

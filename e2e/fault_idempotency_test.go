@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geostream/geostream/e2e/internal/procs"
 	"github.com/geostream/geostream/streamkit/keys"
 )
 
@@ -228,7 +229,7 @@ func idemRedisKill(t *testing.T) {
 		all = append(all, l.stop()...)
 		c.redis.Restart()
 	}
-	waitHTTP(t, c.base+"/readyz", http.StatusOK, 20*time.Second)
+	procs.WaitHTTP(t, c.base+"/readyz", http.StatusOK, 20*time.Second)
 
 	before := judge(all, streamDeviceCounts(t, rc))
 	for _, p := range before.problems {

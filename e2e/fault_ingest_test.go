@@ -32,11 +32,11 @@ func TestFaultIngestKilled(t *testing.T) {
 	var down time.Duration
 	for i, at := range schedule(rng, kills, 500*time.Millisecond, load*65/100) {
 		waitUntil(v.started.Add(at))
-		if v.exited() {
+		if v.Exited() {
 			t.Fatalf("the load ended before kill %d of %d (at %v)", i+1, kills, at)
 		}
 		t0 := time.Now()
-		c.ingest.kill()
+		c.ingest.Kill()
 		c.startIngest()
 		down += time.Since(t0)
 	}

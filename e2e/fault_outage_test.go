@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/geostream/geostream/e2e/internal/procs"
 )
 
 // Fault 3 (design.md §5.5): Redis stops answering for GEOSTREAM_FAULT_OUTAGE
@@ -90,12 +92,12 @@ func TestFaultRedisUnreachable(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	if v.exited() {
+	if v.Exited() {
 		t.Fatal("the verifier ended during the outage: its requests were not retried through it")
 	}
 	resume()
 	contAt := time.Now()
-	waitHTTP(t, c.base+"/readyz", http.StatusOK, 30*time.Second)
+	procs.WaitHTTP(t, c.base+"/readyz", http.StatusOK, 30*time.Second)
 	readyAfter := time.Since(contAt)
 
 	rep := v.wait(outage + 3*time.Minute)

@@ -10,7 +10,8 @@ import (
 
 // Fault 1 (design.md §5.2, §5.3): processors are killed with SIGKILL ten
 // times at random (seeded) moments while the simulator uploads 24,000 points
-// at 2,000 points/s, with one and with three processor instances. Each
+// at 2,000 points/s, with one and with three processor instances, each time
+// while it holds entries it read and has not counted (procs.KillHolding). Each
 // killed processor is restarted at once, about one time in three under a new
 // consumer name, so that its predecessor's pending entries can only be
 // counted through XAUTOCLAIM by another consumer. The verifier must find
@@ -29,7 +30,9 @@ func processorKills(t *testing.T, instances, kills int) {
 	rng := rand.New(rand.NewPCG(seed, uint64(instances)))
 	// Redis is not the fault here: everysec spares the disk.
 	c := newCluster(t, "--appendfsync", "everysec")
-	flags := []string{"--claim-interval", "300ms", "--claim-min-idle", "1s", "--batch-size", "100"}
+	// No linger: a processor then spends its time blocked in XREADGROUP,
+	// where a freeze leaves it holding entries (procs.KillHolding).
+	flags := []string{"--claim-interval", "300ms", "--claim-min-idle", "1s", "--batch-size", "100", "--linger", "-1ns"}
 	procs := make([]*proc, instances)
 	names := make([]string, instances)
 	for i := range procs {
@@ -56,11 +59,11 @@ func processorKills(t *testing.T, instances, kills int) {
 	// restarts that are slow on a loaded machine.
 	for i, at := range schedule(rng, kills, 500*time.Millisecond, load*65/100) {
 		waitUntil(v.started.Add(at))
-		if v.exited() {
+		if v.Exited() {
 			t.Fatalf("the load ended before kill %d of %d (at %v): the kills must land under load", i+1, kills, at)
 		}
 		victim := rng.IntN(instances)
-		procs[victim].kill()
+		procs[victim].KillHolding(func() bool { return consumerPending(t, rc, names[victim]) > 0 }, 2*time.Second)
 		pending := consumerPending(t, rc, names[victim])
 		pendingAtKill += pending
 		if rng.IntN(3) == 0 || (i == kills-1 && renamed == 0) {
@@ -95,5 +98,8 @@ func processorKills(t *testing.T, instances, kills int) {
 	logFigures(t, f)
 	if f.lost != 0 || f.duplicated != 0 {
 		t.Errorf("lost %d, duplicated %d points", f.lost, f.duplicated)
+	}
+	if abandoned == 0 {
+		t.Errorf("no renamed victim died holding entries (pending at kills: %d): the claim path was not exercised", pendingAtKill)
 	}
 }

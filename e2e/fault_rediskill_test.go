@@ -80,8 +80,8 @@ func redisKilled(t *testing.T, fsync string) {
 		v.requireExact(rep)
 	}
 	waitDrained(t, rc, 60*time.Second)
-	if c.ingest.exited() || proc.exited() {
-		t.Errorf("a service exited during the Redis outage (ingest %v, processor %v)", c.ingest.err, proc.err)
+	if c.ingest.Exited() || proc.Exited() {
+		t.Errorf("a service exited during the Redis outage (ingest %v, processor %v)", c.ingest.Err(), proc.Err())
 	}
 
 	var failed, slow int

@@ -53,7 +53,7 @@ func gracefulIngest(t *testing.T) {
 		slow = append(slow, startSlowUpload(t, c.ingestAddr, req))
 	}
 	termAt := time.Now()
-	c.ingest.terminate()
+	c.ingest.Terminate()
 	waitRefused(t, c.ingestAddr, grace)
 	for _, s := range slow {
 		s.finish()
@@ -62,7 +62,7 @@ func gracefulIngest(t *testing.T) {
 				s.req.name(), s.req.code, s.req.err)
 		}
 	}
-	c.ingest.waitExit(grace + 5*time.Second)
+	c.ingest.WaitExit(grace + 5*time.Second)
 	exitAfter := time.Since(termAt)
 	c.startIngest()
 
@@ -112,13 +112,13 @@ func gracefulProcessor(t *testing.T) {
 	}
 	for i, at := range schedule(rng, stops, time.Second, load*65/100) {
 		waitUntil(v.started.Add(at))
-		if v.exited() {
+		if v.Exited() {
 			t.Fatalf("the load ended before stop %d of %d", i+1, stops)
 		}
 		// The counters up to now; the last batch adds applied entries only.
 		tally(p)
 		t0 := time.Now()
-		p.stop(15 * time.Second)
+		p.Stop(15 * time.Second)
 		exits = append(exits, strconv.FormatFloat(round(time.Since(t0)), 'f', 3, 64))
 		if n := consumerPending(t, rc, "p1"); n != 0 {
 			t.Errorf("stop %d: %d entries pending under p1 after its graceful exit: its last batch was not acknowledged", i+1, n)

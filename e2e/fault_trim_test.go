@@ -94,7 +94,7 @@ func TestFaultTrimUnderLoad(t *testing.T) {
 	})
 
 	waitUntil(v.started.Add(load * 4 / 10))
-	p1.kill()
+	p1.Kill()
 	c.startProcessor("p1-heir", flags...)
 
 	rep := v.wait(3 * time.Minute)

@@ -4,146 +4,33 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/geostream/geostream/e2e/internal/binaries"
+	"github.com/geostream/geostream/e2e/internal/procs"
 	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // bin holds the binaries built once by TestMain.
-var bin struct {
-	dir                          string
-	ingest, processor, simulator string
-}
+var bin binaries.Set
 
-func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
+func TestMain(m *testing.M) { os.Exit(procs.Main(m, "..", &bin)) }
 
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "geostream-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bin.dir = dir
-	root, err := filepath.Abs("..")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	built, err := binaries.Build(root, dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	bin.ingest, bin.processor, bin.simulator = built.Ingest, built.Processor, built.Simulator
-	return m.Run()
-}
-
-// proc is a geostream binary running as a child process.
+// proc is a geostream binary running as a child process; base is its HTTP
+// base URL (the API, or health and metrics), when it serves one.
 type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	log  string
-	base string // HTTP base URL (API, or health and metrics), when it serves one
-	done chan struct{}
-	err  error
+	*procs.Proc
+	base string
 }
 
-// start runs a binary with args and GEOSTREAM_* environment; its output goes
-// to a log file that is printed if the test fails. The process is killed at
-// cleanup if still running.
+// start runs a binary with args and GEOSTREAM_* environment (procs.Start).
 func start(t *testing.T, name, path string, env map[string]string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
-	f, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(path, args...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.Env = append(os.Environ(), "GEOSTREAM_LOG_FORMAT=json", "GEOSTREAM_LOG_LEVEL=info")
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		p.signal(syscall.SIGKILL)
-		if t.Failed() {
-			b, _ := os.ReadFile(p.log)
-			if len(b) > 8000 {
-				b = b[len(b)-8000:]
-			}
-			t.Logf("--- %s log (tail) ---\n%s", name, b)
-		}
-	})
-	return p
-}
-
-func (p *proc) signal(sig syscall.Signal) {
-	if p.exited() {
-		return
-	}
-	p.cmd.Process.Signal(sig)
-	<-p.done
-}
-
-// exited reports whether the process has ended.
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill stops the process with SIGKILL, as a crash would.
-func (p *proc) kill() { p.signal(syscall.SIGKILL) }
-
-// stop stops the process with SIGTERM and waits; it fails the test when the
-// process does not exit cleanly within the timeout.
-func (p *proc) stop(timeout time.Duration) {
-	p.t.Helper()
-	p.terminate()
-	p.waitExit(timeout)
-}
-
-// terminate sends SIGTERM (a graceful shutdown) without waiting.
-func (p *proc) terminate() {
-	if !p.exited() {
-		p.cmd.Process.Signal(syscall.SIGTERM)
-	}
-}
-
-// waitExit waits for the process to exit after terminate; it fails the
-// test when it does not exit cleanly within the timeout.
-func (p *proc) waitExit(timeout time.Duration) {
-	p.t.Helper()
-	select {
-	case <-p.done:
-		if p.err != nil {
-			p.t.Errorf("%s exited with %v after SIGTERM", p.name, p.err)
-		}
-	case <-time.After(timeout):
-		p.kill()
-		p.t.Errorf("%s did not exit within %v of SIGTERM", p.name, timeout)
-	}
+	return &proc{Proc: procs.Start(t, name, path, procs.Options{Env: env}, args...)}
 }
 
 // cluster is one geostream deployment under test.
@@ -182,7 +69,7 @@ func newClusterWith(t *testing.T, o clusterOptions) *cluster {
 		"GEOSTREAM_REDIS_URL":  r.URL(),
 		"GEOSTREAM_PARTITIONS": "4",
 	}}
-	c.ingestAddr = "127.0.0.1:" + strconv.Itoa(freePort(t))
+	c.ingestAddr = procs.FreeAddr(t)
 	c.base = "http://" + c.ingestAddr
 	c.startIngest()
 	return c
@@ -193,66 +80,34 @@ func newClusterWith(t *testing.T, o clusterOptions) *cluster {
 // the same port, as an orchestrator would.
 func (c *cluster) startIngest() {
 	c.t.Helper()
-	if c.ingest != nil && !c.ingest.exited() {
+	if c.ingest != nil && !c.ingest.Exited() {
 		c.t.Fatal("startIngest: ingest-svc is still running")
 	}
 	env := map[string]string{"GEOSTREAM_HTTP_ADDR": c.ingestAddr}
 	for k, v := range c.env {
 		env[k] = v
 	}
-	c.ingest = start(c.t, "ingest", bin.ingest, env, c.ingestArgs...)
+	c.ingest = start(c.t, "ingest", bin.Ingest, env, c.ingestArgs...)
 	c.ingest.base = c.base
-	waitHTTP(c.t, c.base+"/readyz", 200, 20*time.Second)
+	procs.WaitHTTP(c.t, c.base+"/readyz", 200, 20*time.Second)
 }
 
 // startProcessor starts a processor-svc named consumer with extra flags and
 // waits until it serves /healthz (on proc.base, with /metrics).
 func (c *cluster) startProcessor(consumer string, args ...string) *proc {
 	c.t.Helper()
-	port := freePort(c.t)
+	addr := procs.FreeAddr(c.t)
 	env := map[string]string{
-		"GEOSTREAM_HTTP_ADDR": "127.0.0.1:" + strconv.Itoa(port),
+		"GEOSTREAM_HTTP_ADDR": addr,
 		"GEOSTREAM_CONSUMER":  consumer,
 	}
 	for k, v := range c.env {
 		env[k] = v
 	}
-	p := start(c.t, "processor-"+consumer, bin.processor, env, args...)
-	p.base = "http://127.0.0.1:" + strconv.Itoa(port)
-	waitHTTP(c.t, p.base+"/healthz", 200, 20*time.Second)
+	p := start(c.t, "processor-"+consumer, bin.Processor, env, args...)
+	p.base = "http://" + addr
+	procs.WaitHTTP(c.t, p.base+"/healthz", 200, 20*time.Second)
 	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	p, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// waitHTTP polls url until it answers status, or fails the test at timeout.
-func waitHTTP(t *testing.T, url string, status int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	client := &http.Client{Timeout: 5 * time.Second}
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == status {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
-	t.Fatalf("%s did not answer %d within %v (last: %s)", url, status, timeout, last)
 }
 
 // summary is the part of GET /retrieve the tests compare.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/geostream/geostream/e2e/internal/procs"
 )
 
 // The simulator's verifier against the real pipeline: 100,000 points over 50
@@ -24,25 +26,18 @@ func TestSimulatorVerify(t *testing.T) {
 			c.startProcessor("p1")
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin.simulator, "verify",
+			cmd := exec.CommandContext(ctx, bin.Simulator, "verify",
 				"--target", c.base, "--fresh", "--devices", "50", "--count", "100000",
 				"--batch", strconv.Itoa(batch), "--concurrency", "16", "--seed", "7",
 				"--timeout", "2m", "--log-format", "text")
 			t0 := time.Now()
 			out, err := cmd.CombinedOutput()
-			t.Logf("simulator verify --batch %d (%v):\n%s", batch, time.Since(t0).Round(time.Millisecond), tail(out, 3000))
+			t.Logf("simulator verify --batch %d (%v):\n%s", batch, time.Since(t0).Round(time.Millisecond), procs.Tail(out, 3000))
 			if err != nil {
 				t.Fatalf("simulator verify: %v", err)
 			}
 		})
 	}
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }
 
 // With API keys on, the simulator sends its --api-key (GEOSTREAM_API_KEY in
@@ -62,18 +57,18 @@ func TestSimulatorWithAPIKey(t *testing.T) {
 		args := append([]string{"verify", "--target", c.base, "--devices", "20", "--count", "5000",
 			"--batch", "50", "--concurrency", "4", "--seed", "11", "--max-retries", "1", "--give-up-after", "5s",
 			"--timeout", "1m", "--log-format", "text"}, extra...)
-		return exec.CommandContext(ctx, bin.simulator, args...).CombinedOutput()
+		return exec.CommandContext(ctx, bin.Simulator, args...).CombinedOutput()
 	}
 	out, err := verify()
-	t.Logf("verify without a key:\n%s", tail(out, 1500))
+	t.Logf("verify without a key:\n%s", procs.Tail(out, 1500))
 	if err == nil || !strings.Contains(string(out), "401") {
 		t.Fatalf("simulator verify without an API key: err = %v; want a failure that says 401", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err = exec.CommandContext(ctx, bin.simulator, "run", "--target", c.base, "--count", "200", "--batch", "20",
+	out, err = exec.CommandContext(ctx, bin.Simulator, "run", "--target", c.base, "--count", "200", "--batch", "20",
 		"--max-retries", "0", "--log-format", "text").CombinedOutput()
-	t.Logf("run without a key (err %v):\n%s", err, tail(out, 1500))
+	t.Logf("run without a key (err %v):\n%s", err, procs.Tail(out, 1500))
 	if !strings.Contains(string(out), "acked 0") {
 		t.Fatalf("simulator run without an API key: want every upload refused")
 	}
@@ -88,7 +83,7 @@ func TestSimulatorWithAPIKey(t *testing.T) {
 		}
 	}
 	out, err = verify("--fresh", "--api-key", key)
-	t.Logf("with the key:\n%s", tail(out, 1500))
+	t.Logf("with the key:\n%s", procs.Tail(out, 1500))
 	if err != nil {
 		t.Fatalf("simulator verify --api-key: %v", err)
 	}

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/geostream/geostream/e2e/internal/procs"
 )
 
 // verifier is a `simulator verify` running in the background: the load of a
@@ -18,13 +16,10 @@ import (
 // which it gave up on, and at the end checks every count, mean, centroid,
 // bbox and time range exactly (simulator/README.md).
 type verifier struct {
+	*procs.Proc
 	t       *testing.T
-	cmd     *exec.Cmd
 	stdout  bytes.Buffer
-	log     string
 	started time.Time
-	done    chan struct{}
-	err     error
 }
 
 // verifyReport is the part of `simulator verify --json` the tests read.
@@ -64,58 +59,24 @@ type pointCounts struct {
 // test fails; the process is killed at cleanup if still running.
 func startVerifier(t *testing.T, target string, args ...string) *verifier {
 	t.Helper()
-	v := &verifier{t: t, log: filepath.Join(t.TempDir(), "verify.log"), done: make(chan struct{})}
-	f, err := os.Create(v.log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	all := append([]string{"verify", "--target", target, "--fresh", "--json",
 		"--log-format", "text", "--progress-interval", "2s", "--timeout", "90s"}, args...)
-	v.cmd = exec.Command(bin.simulator, all...)
-	v.cmd.Stdout, v.cmd.Stderr = &v.stdout, f
-	v.cmd.Env = os.Environ()
-	v.started = time.Now()
-	if err := v.cmd.Start(); err != nil {
-		t.Fatalf("start simulator verify: %v", err)
-	}
-	go func() { v.err = v.cmd.Wait(); f.Close(); close(v.done) }()
-	t.Cleanup(func() {
-		if !v.exited() {
-			v.cmd.Process.Signal(syscall.SIGKILL)
-			<-v.done
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(v.log)
-			t.Logf("--- simulator verify log (tail) ---\n%s", tail(b, 6000))
-		}
-	})
+	v := &verifier{t: t, started: time.Now()}
+	v.Proc = procs.Start(t, "verify", bin.Simulator, procs.Options{Stdout: &v.stdout}, all...)
 	t.Logf("simulator %s", strings.Join(all, " "))
 	return v
-}
-
-func (v *verifier) exited() bool {
-	select {
-	case <-v.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // wait waits for the verifier to finish and returns its report; it fails
 // the test when there is none within timeout.
 func (v *verifier) wait(timeout time.Duration) *verifyReport {
 	v.t.Helper()
-	select {
-	case <-v.done:
-	case <-time.After(timeout):
-		v.cmd.Process.Signal(syscall.SIGKILL)
-		<-v.done
+	if !v.Wait(timeout) {
 		v.t.Fatalf("simulator verify did not finish within %v", timeout)
 	}
 	var rep verifyReport
 	if err := json.Unmarshal(v.stdout.Bytes(), &rep); err != nil {
-		v.t.Fatalf("simulator verify (%v) wrote no report: %v\n%s", v.err, err, tail(v.stdout.Bytes(), 2000))
+		v.t.Fatalf("simulator verify (%v) wrote no report: %v\n%s", v.Err(), err, procs.Tail(v.stdout.Bytes(), 2000))
 	}
 	v.t.Logf("simulator verify: ok=%v in %.1fs (caught up %.1fs after sending); points sent %d, acked %d, lost %d, rejected %d; requests %d; retries %d; errors %v; stored although unacknowledged %d; latency p50 %.1fms p99 %.1fms max %.1fms",
 		rep.OK, time.Since(v.started).Seconds(), rep.WaitSeconds, rep.Points.Sent, rep.Points.Acked, rep.Points.Lost, rep.Points.Rejected,
@@ -128,7 +89,7 @@ func (v *verifier) wait(timeout time.Duration) *verifyReport {
 // exact (exit status 0, report ok).
 func (v *verifier) requireExact(rep *verifyReport) {
 	v.t.Helper()
-	if rep.OK && v.err == nil {
+	if rep.OK && v.Err() == nil {
 		return
 	}
 	var b strings.Builder
@@ -136,5 +97,5 @@ func (v *verifier) requireExact(rep *verifyReport) {
 		fmt.Fprintf(&b, "\n  %s %s: expected %s, got %s (%s)", d.Scope, d.Field, d.Expected, d.Got, d.Note)
 	}
 	v.t.Errorf("simulator verify is not exact (exit %v, identification %q, notes %q):%s",
-		v.err, rep.Identification, rep.Notes, b.String())
+		v.Err(), rep.Identification, rep.Notes, b.String())
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/e2e/internal/procs"
 	"github.com/geostream/geostream/streamkit/keys"
 )
 
@@ -125,16 +126,16 @@ func TestThroughput(t *testing.T) {
 	}
 	var rows []throughputRow
 	for _, shards := range []int{1, 3} {
-		for _, procs := range []int{1, 3} {
-			t.Run(fmt.Sprintf("shards=%d/processors=%d", shards, procs), func(t *testing.T) {
-				rows = append(rows, measureThroughput(t, shards, procs, n))
+		for _, processors := range []int{1, 3} {
+			t.Run(fmt.Sprintf("shards=%d/processors=%d", shards, processors), func(t *testing.T) {
+				rows = append(rows, measureThroughput(t, shards, processors, n))
 			})
 		}
 	}
 	t.Log("\n" + throughputTable(rows))
 }
 
-func measureThroughput(t *testing.T, shards, procs int, n int64) throughputRow {
+func measureThroughput(t *testing.T, shards, processors int, n int64) throughputRow {
 	var d *deployment
 	var m cpuMeter
 	if shards == 1 {
@@ -146,12 +147,12 @@ func measureThroughput(t *testing.T, shards, procs int, n int64) throughputRow {
 			m.add("redis", node.Pid())
 		}
 	}
-	m.add("ingest", d.ingest.cmd.Process.Pid)
-	for i := range procs {
+	m.add("ingest", d.ingest.Pid())
+	for i := range processors {
 		p := d.startProcessor(fmt.Sprintf("p%d", i+1))
-		m.add("processors", p.cmd.Process.Pid)
+		m.add("processors", p.Pid())
 	}
-	sim := exec.Command(bin.simulator, "run", "--target", d.base, "--count", strconv.FormatInt(n, 10),
+	sim := exec.Command(bin.Simulator, "run", "--target", d.base, "--count", strconv.FormatInt(n, 10),
 		"--batch", "500", "--concurrency", "8", "--devices", "200", "--seed", "11",
 		"--json", "--log-format", "text", "--progress-interval", "10s")
 	var out, logs strings.Builder
@@ -172,7 +173,7 @@ func measureThroughput(t *testing.T, shards, procs int, n int64) throughputRow {
 			break
 		}
 		if time.Since(t0) > 10*time.Minute {
-			t.Fatalf("not counted after 10 minutes\n%s", tail([]byte(logs.String()), 3000))
+			t.Fatalf("not counted after 10 minutes\n%s", procs.Tail([]byte(logs.String()), 3000))
 		}
 		time.Sleep(20 * time.Millisecond) // polling interval
 	}
@@ -180,7 +181,7 @@ func measureThroughput(t *testing.T, shards, procs int, n int64) throughputRow {
 	after := m.read(t)
 	busy1, steal1, _ := machineCPU()
 	if err := <-done; err != nil {
-		t.Fatalf("simulator run: %v\n%s", err, tail([]byte(logs.String()), 3000))
+		t.Fatalf("simulator run: %v\n%s", err, procs.Tail([]byte(logs.String()), 3000))
 	}
 	// The simulator has exited by now (it waits for its last answer, and
 	// the last point is counted after that answer): its own CPU time.
@@ -199,13 +200,13 @@ func measureThroughput(t *testing.T, shards, procs int, n int64) throughputRow {
 	if sum.Points.Acked != n {
 		t.Fatalf("acked %d points of %d", sum.Points.Acked, n)
 	}
-	row := throughputRow{shards: shards, processors: procs, points: n, wall: wall,
+	row := throughputRow{shards: shards, processors: processors, points: n, wall: wall,
 		sendWall: sum.ElapsedSeconds, retries: sum.Retries, cpu: map[string]float64{},
 		machine: busy1 - busy0, steal: steal1 - steal0}
 	for c, v := range after {
 		row.cpu[c] = v - before[c]
 	}
-	t.Logf("%d shards, %d processors: %d points in %v = %.0f points/s; cpu %v", shards, procs, n,
+	t.Logf("%d shards, %d processors: %d points in %v = %.0f points/s; cpu %v", shards, processors, n,
 		wall.Round(time.Millisecond), float64(n)/wall.Seconds(), row.cpu)
 	return row
 }
@@ -260,11 +261,11 @@ func TestMemory(t *testing.T) {
 			s := d.schema()
 			used0 := usedMemory(t, rdb)
 			// No processor yet: the streams keep every point.
-			sim := exec.Command(bin.simulator, "run", "--target", d.base, "--count", strconv.Itoa(n),
+			sim := exec.Command(bin.Simulator, "run", "--target", d.base, "--count", strconv.Itoa(n),
 				"--batch", "500", "--concurrency", "4", "--devices", "100", "--mode", mode,
 				"--device-prefix", "mem-", "--log-format", "text")
 			if out, err := sim.CombinedOutput(); err != nil {
-				t.Fatalf("simulator run: %v\n%s", err, tail(out, 3000))
+				t.Fatalf("simulator run: %v\n%s", err, procs.Tail(out, 3000))
 			}
 			var entries, bytes int64
 			for p := range s.Partitions() {

@@ -3,15 +3,14 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/e2e/internal/procs"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
 )
@@ -43,11 +42,11 @@ func TestClusterVerify(t *testing.T) {
 	// with another one refuses to start.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin.processor, "--redis-url", d.cluster.URL(), "--partitions", "8",
-		"--http-addr", freeAddr(t), "--consumer", "wrong")
+	cmd := exec.CommandContext(ctx, bin.Processor, "--redis-url", d.cluster.URL(), "--partitions", "8",
+		"--http-addr", procs.FreeAddr(t), "--consumer", "wrong")
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "partitions is 6 in redis") {
-		t.Errorf("processor with --partitions 8 on a 6-partition cluster: err = %v\n%s", err, tail(out, 2000))
+		t.Errorf("processor with --partitions 8 on a 6-partition cluster: err = %v\n%s", err, procs.Tail(out, 2000))
 	}
 }
 
@@ -74,25 +73,9 @@ func TestClusterProcessorKill(t *testing.T) {
 		"--batch", "50", "--rate", "1500", "--concurrency", "4", "--seed", "4")
 	at := d.waitCountAtLeast(6000, 30*time.Second)
 	rdb := d.cluster.Client()
-	// Freeze p2 first: Redis keeps delivering new entries to the
-	// XREADGROUPs it has sent, so it dies holding entries it read but never
-	// applied, which only a claim by another processor can count. A
-	// processor between reads (applying, or lingering after a short read)
-	// has none in flight: let it run a moment and freeze it again until
-	// entries are pending under its name.
-	victim := d.processors["p2"]
-	victim.cmd.Process.Signal(syscall.SIGSTOP)
-	deadline := time.Now().Add(10 * time.Second)
-	for d.pendingOf(rdb, "p2") == 0 && time.Now().Before(deadline) {
-		time.Sleep(150 * time.Millisecond) // for deliveries to a read in flight
-		if d.pendingOf(rdb, "p2") > 0 {
-			break
-		}
-		victim.cmd.Process.Signal(syscall.SIGCONT)
-		time.Sleep(time.Duration(10+rand.IntN(60)) * time.Millisecond) // somewhere in its loop
-		victim.cmd.Process.Signal(syscall.SIGSTOP)
-	}
-	victim.kill()
+	// p2 dies holding entries it read but never applied, which only a
+	// claim by another processor can count.
+	d.processors["p2"].KillHolding(func() bool { return d.pendingOf(rdb, "p2") > 0 }, 10*time.Second)
 	pending := d.pendingOf(rdb, "p2")
 	t.Logf("SIGKILL processor p2 at data_count %d; it died with %d entries pending under its name", at, pending)
 	if pending == 0 {
@@ -103,7 +86,7 @@ func TestClusterProcessorKill(t *testing.T) {
 	r2 := fg.wait(t, 30*time.Second)
 	d.checkGlobal(r1, r2)
 	// The dead consumer's pending entries were claimed by the others.
-	deadline = time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for n := d.pendingOf(rdb, "p2"); n > 0; n = d.pendingOf(rdb, "p2") {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d entries still pending under the dead consumer p2", n)
@@ -157,7 +140,7 @@ func TestClusterReshard(t *testing.T) {
 		t0 := time.Now()
 		out, err := c.Reshard(ctx, from, to, n)
 		if err != nil {
-			t.Fatalf("%v\n%s", err, tail(out, 3000))
+			t.Fatalf("%v\n%s", err, procs.Tail(out, 3000))
 		}
 		after, _ := d.globalCount()
 		t.Logf("move %d: %d slots (partition %d, slot %d) %s → %s in %v, data_count %d → %d during the move",

@@ -6,18 +6,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/geostream/geostream/e2e/internal/binaries"
+	"github.com/geostream/geostream/e2e/internal/procs"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
 	"github.com/geostream/geostream/streamkit/redistest"
@@ -28,84 +25,14 @@ import (
 const partitions = 6
 
 // bin holds the binaries built once by TestMain.
-var bin struct {
-	ingest, processor, simulator string
-}
+var bin binaries.Set
 
-func TestMain(m *testing.M) {
-	os.Exit(runMain(m))
-}
+func TestMain(m *testing.M) { os.Exit(procs.Main(m, "../..", &bin)) }
 
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "geostream-cluster-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	built, err := binaries.Build(root, dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	bin.ingest, bin.processor, bin.simulator = built.Ingest, built.Processor, built.Simulator
-	return m.Run()
-}
-
-// proc is a geostream binary running as a child process.
-type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-// start runs a binary with args and GEOSTREAM_* environment; its output goes
-// to a log file whose tail is printed if the test fails. The process is
-// killed at cleanup if still running.
-func start(t *testing.T, name, path string, env map[string]string, args ...string) *proc {
+// start runs a binary with args and GEOSTREAM_* environment (procs.Start).
+func start(t *testing.T, name, path string, env map[string]string, args ...string) *procs.Proc {
 	t.Helper()
-	p := &proc{t: t, name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan struct{})}
-	f, err := os.Create(p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(path, args...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	p.cmd.Env = append(os.Environ(), "GEOSTREAM_LOG_FORMAT=json", "GEOSTREAM_LOG_LEVEL=info")
-	for k, v := range env {
-		p.cmd.Env = append(p.cmd.Env, k+"="+v)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); f.Close(); close(p.done) }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(p.log)
-			t.Logf("--- %s log (tail) ---\n%s", name, tail(b, 6000))
-		}
-	})
-	return p
-}
-
-// kill stops the process with SIGKILL, as a crash would, and waits for it.
-func (p *proc) kill() {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
+	return procs.Start(t, name, path, procs.Options{Env: env}, args...)
 }
 
 // deployment is ingest-svc and processors on a Redis (a cluster, or one
@@ -114,7 +41,7 @@ type deployment struct {
 	t          *testing.T
 	cluster    *clustertest.Cluster // nil on a single server
 	single     *redistest.Server    // nil on a cluster
-	ingest     *proc
+	ingest     *procs.Proc
 	base       string // ingest base URL
 	env        map[string]string
 	processors map[string]*procHTTP
@@ -122,7 +49,7 @@ type deployment struct {
 
 // procHTTP is a processor and the base URL of its health/metrics server.
 type procHTTP struct {
-	*proc
+	*procs.Proc
 	base string
 }
 
@@ -154,14 +81,14 @@ func newSingleDeployment(t *testing.T) *deployment {
 
 func (d *deployment) startIngest() {
 	d.t.Helper()
-	addr := freeAddr(d.t)
+	addr := procs.FreeAddr(d.t)
 	env := map[string]string{"GEOSTREAM_HTTP_ADDR": addr}
 	for k, v := range d.env {
 		env[k] = v
 	}
-	d.ingest = start(d.t, "ingest", bin.ingest, env)
+	d.ingest = start(d.t, "ingest", bin.Ingest, env)
 	d.base = "http://" + addr
-	waitHTTP(d.t, d.base+"/readyz", 200, 20*time.Second)
+	procs.WaitHTTP(d.t, d.base+"/readyz", 200, 20*time.Second)
 }
 
 // claimFlags make a dead processor's pending entries move to the others
@@ -173,7 +100,7 @@ var claimFlags = []string{"--claim-interval", "300ms", "--claim-min-idle", "1s"}
 // form), so both ways of selecting Redis Cluster run.
 func (d *deployment) startProcessor(consumer string, args ...string) *procHTTP {
 	d.t.Helper()
-	addr := freeAddr(d.t)
+	addr := procs.FreeAddr(d.t)
 	env := map[string]string{"GEOSTREAM_HTTP_ADDR": addr, "GEOSTREAM_CONSUMER": consumer}
 	for k, v := range d.env {
 		env[k] = v
@@ -182,8 +109,8 @@ func (d *deployment) startProcessor(consumer string, args ...string) *procHTTP {
 		env["GEOSTREAM_REDIS_URL"] = "redis://" + d.cluster.Nodes[len(d.processors)%len(d.cluster.Nodes)].Addr
 		args = append([]string{"--redis-cluster"}, args...)
 	}
-	p := &procHTTP{proc: start(d.t, "processor-"+consumer, bin.processor, env, args...), base: "http://" + addr}
-	waitHTTP(d.t, p.base+"/readyz", 200, 20*time.Second)
+	p := &procHTTP{Proc: start(d.t, "processor-"+consumer, bin.Processor, env, args...), base: "http://" + addr}
+	procs.WaitHTTP(d.t, p.base+"/readyz", 200, 20*time.Second)
 	d.processors[consumer] = p
 	return p
 }
@@ -239,14 +166,11 @@ func (d *deployment) logLayout(when string) []placement {
 	return out
 }
 
-// verifyRun is a `simulator verify` running as a process.
+// verifyRun is a `simulator verify` running as a process; its stdout is
+// the JSON summary, its log (stderr) progress and the table of differences.
 type verifyRun struct {
-	name string
-	cmd  *exec.Cmd
-	out  bytes.Buffer // stdout: the JSON summary
-	logs bytes.Buffer // stderr: progress and the table of differences
-	done chan struct{}
-	err  error
+	*procs.Proc
+	out bytes.Buffer
 }
 
 // report is the part of simulator verify's JSON summary the tests read.
@@ -269,20 +193,8 @@ func (d *deployment) startVerify(name string, args ...string) *verifyRun {
 	d.t.Helper()
 	all := append([]string{"verify", "--target", d.base, "--json", "--log-format", "text",
 		"--progress-interval", "2s", "--timeout", "60s"}, args...)
-	v := &verifyRun{name: name, cmd: exec.Command(bin.simulator, all...), done: make(chan struct{})}
-	v.cmd.Stdout, v.cmd.Stderr = &v.out, &v.logs
-	if err := v.cmd.Start(); err != nil {
-		d.t.Fatalf("start simulator verify %s: %v", name, err)
-	}
-	go func() { v.err = v.cmd.Wait(); close(v.done) }()
-	d.t.Cleanup(func() {
-		select {
-		case <-v.done:
-		default:
-			v.cmd.Process.Signal(syscall.SIGKILL)
-			<-v.done
-		}
-	})
+	v := &verifyRun{}
+	v.Proc = procs.Start(d.t, "verify-"+name, bin.Simulator, procs.Options{Stdout: &v.out}, all...)
 	return v
 }
 
@@ -290,21 +202,16 @@ func (d *deployment) startVerify(name string, args ...string) *verifyRun {
 // (every answer exact); it returns the run's summary.
 func (v *verifyRun) wait(t *testing.T, timeout time.Duration) report {
 	t.Helper()
-	select {
-	case <-v.done:
-	case <-time.After(timeout):
-		v.cmd.Process.Signal(syscall.SIGKILL)
-		<-v.done
-		t.Fatalf("simulator verify %s still running after %v:\n%s", v.name, timeout, tail(v.logs.Bytes(), 4000))
+	if !v.Wait(timeout) {
+		t.Fatalf("%s still running after %v", v.Name, timeout)
 	}
 	var r report
 	jerr := json.Unmarshal(v.out.Bytes(), &r)
-	if v.err != nil || jerr != nil || !r.OK {
-		t.Fatalf("simulator verify %s: %v (ok=%v, %v)\n%s\n%s", v.name, v.err, r.OK, jerr,
-			tail(v.logs.Bytes(), 4000), tail(v.out.Bytes(), 4000))
+	if v.Err() != nil || jerr != nil || !r.OK {
+		t.Fatalf("%s: %v (ok=%v, %v)\n%s", v.Name, v.Err(), r.OK, jerr, procs.Tail(v.out.Bytes(), 4000))
 	}
-	t.Logf("simulator verify %s: exit 0; acked %d points, lost %d, retries %d, errors %v",
-		v.name, r.Points.Acked, r.Points.Lost, r.Load.Retries, r.Load.Errors)
+	t.Logf("%s: exit 0; acked %d points, lost %d, retries %d, errors %v",
+		v.Name, r.Points.Acked, r.Points.Lost, r.Load.Retries, r.Load.Errors)
 	return r
 }
 
@@ -361,7 +268,7 @@ func (p *procHTTP) metric(t *testing.T, name string) float64 {
 	t.Helper()
 	resp, err := http.Get(p.base + "/metrics")
 	if err != nil {
-		t.Fatalf("%s metrics: %v", p.name, err)
+		t.Fatalf("%s metrics: %v", p.Name, err)
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -372,42 +279,4 @@ func (p *procHTTP) metric(t *testing.T, name string) float64 {
 		}
 	}
 	return 0
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	p, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "127.0.0.1:" + strconv.Itoa(p)
-}
-
-// waitHTTP polls url until it answers status, or fails the test at timeout.
-func waitHTTP(t *testing.T, url string, status int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last string
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == status {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
-	t.Fatalf("%s did not answer %d within %v (last: %s)", url, status, timeout, last)
-}
-
-func tail(b []byte, n int) []byte {
-	if len(b) > n {
-		return b[len(b)-n:]
-	}
-	return b
 }
