@@ -23,7 +23,6 @@ import (
 
 	"github.com/geostream/geostream/ingest-svc/internal/ingest"
 	"github.com/geostream/geostream/streamkit/envflag"
-	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/metrics"
 	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/scripts"
@@ -87,43 +86,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	default:
 		log.Info("authentication off (no API keys configured); the API listens on loopback only")
 	}
-	redisTLS, err := cfg.RedisTLS()
-	if err != nil {
-		return err
-	}
-
 	schema, err := cfg.Schema()
 	if err != nil {
 		return err
-	}
-	conn, err := redisconn.Open(cfg.RedisURL, redisconn.Options{
-		Cluster: cfg.RedisCluster,
-		// No go-redis retries: a retried append whose first attempt ran
-		// would store its points twice.
-		MaxRetries:  -1,
-		DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
-		TLS: redisTLS,
-	})
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	log.Info("redis", "where", conn.Describe())
-	if cfg.PprofAddr != "" {
-		if err := service.ServePprof(ctx, cfg.PprofAddr, log); err != nil {
-			return err
-		}
 	}
 	wins, err := cfg.Windows()
 	if err != nil {
 		return err
 	}
-	pins, err := cfg.MetaPins()
+	conn, err := cfg.OpenRedis(redisconn.Options{
+		// No go-redis retries: a retried append whose first attempt ran
+		// would store its points twice.
+		MaxRetries:  -1,
+		DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+	}, log)
 	if err != nil {
 		return err
 	}
-	if err := prepareRedis(ctx, conn, schema, pins); err != nil {
+	defer conn.Close()
+	if err := cfg.StartPprof(ctx, log); err != nil {
 		return err
+	}
+	// Redis holds data of this configuration (or none), so that /retrieve
+	// reads the buckets the processors keep; the append script is loaded,
+	// so that the first upload's EVALSHA finds it.
+	if err := cfg.CheckRedis(ctx, conn, schema, startTimeout); err != nil {
+		return err
+	}
+	lctx, cancel := context.WithTimeout(ctx, startTimeout)
+	err = scripts.Append.Load(lctx, conn.Client).Err()
+	cancel()
+	if err != nil {
+		return fmt.Errorf("load append script: %w", err)
 	}
 
 	reg := metrics.NewRegistry()
@@ -138,23 +132,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen: %w", err)
 	}
 	return service.Serve(ctx, srv, ln, cfg.ShutdownGrace, log)
-}
-
-// prepareRedis checks that Redis holds data of this configuration (or none):
-// the partition count, scales and pins (the bucket resolutions, so that
-// /retrieve reads the buckets the processors keep), and loads the append
-// script, so that the first upload's EVALSHA finds it.
-func prepareRedis(ctx context.Context, conn *redisconn.Conn, schema *keys.Schema, pins []redisconn.Pin) error {
-	ctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	if err := redisconn.Ping(ctx, conn.Client); err != nil {
-		return fmt.Errorf("redis (%s) is not reachable: %w", conn.Describe(), err)
-	}
-	if err := redisconn.CheckMeta(ctx, conn.Client, schema, pins...); err != nil {
-		return err
-	}
-	if err := scripts.Append.Load(ctx, conn.Client).Err(); err != nil {
-		return fmt.Errorf("load append script: %w", err)
-	}
-	return nil
 }

@@ -72,34 +72,17 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return err
 	}
-	redisTLS, err := cfg.RedisTLS()
-	if err != nil {
-		return err
-	}
 	// One connection per partition for its blocking read, plus a few for
 	// claims, trimming and health checks.
-	conn, err := redisconn.Open(cfg.RedisURL, redisconn.Options{
-		Cluster: cfg.RedisCluster, PoolSize: cfg.Partitions + 8, TLS: redisTLS,
-	})
+	conn, err := cfg.OpenRedis(redisconn.Options{PoolSize: cfg.Partitions + 8}, log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	log.Info("redis", "at", conn.Describe())
-	if cfg.PprofAddr != "" {
-		if err := service.ServePprof(ctx, cfg.PprofAddr, log); err != nil {
-			return err
-		}
-	}
-
-	pins, err := cfg.MetaPins()
-	if err != nil {
+	if err := cfg.StartPprof(ctx, log); err != nil {
 		return err
 	}
-	sctx, cancel := context.WithTimeout(ctx, startupTimeout)
-	err = redisconn.CheckMeta(sctx, conn.Client, schema, pins...)
-	cancel()
-	if err != nil {
+	if err := cfg.CheckRedis(ctx, conn, schema, startupTimeout); err != nil {
 		return err
 	}
 	proc, err := processor.New(cfg, conn.Client, schema, log)
