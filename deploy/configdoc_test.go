@@ -81,9 +81,14 @@ This file is generated from the binaries' own flags; a test
 		fmt.Fprintf(&b, "## %s\n\n| flag | environment | default | meaning |\n|---|---|---|---|\n", svc.title)
 		for _, s := range settings(t, svc.module, svc.args...) {
 			def := s.def
-			if def == "" || def == `""` {
+			switch host, _ := os.Hostname(); {
+			case def == "" || def == `""`:
 				def = "—"
-			} else {
+			case host != "" && strings.Trim(def, `"`) == host:
+				// --consumer defaults to the host name, which is not the
+				// same on every machine that runs this test.
+				def = "host name"
+			default:
 				def = "`" + strings.Trim(def, `"`) + "`"
 			}
 			usage := strings.ReplaceAll(s.usage, "|", `\|`)
