@@ -17,9 +17,11 @@
 -- XREADGROUP, XCLAIM or XAUTOCLAIM can give the consumer an entry in
 -- between.
 --
--- A consumer whose idle time the server did not record (miniredis reports
--- -1 for a consumer that never claimed) is kept: -1 is below any least idle
--- time, which is why a negative one is refused.
+-- A consumer whose idle time the server did not record is kept: miniredis
+-- (v2.40) records it only on XCLAIM, so for consumers that read with
+-- XREADGROUP and claim with XAUTOCLAIM, as processors do, it reports -1,
+-- and nothing is ever removed there. -1 is below any least idle time, which
+-- is why a negative one is refused.
 --
 -- A consumer that was only quiet may be removed too (Redis 7.0 leaves
 -- "idle" unchanged by a read that returns nothing): its next read that

@@ -33,8 +33,10 @@ func TestRemoveIdleConsumers(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.read(t, "self", 2) // the caller, holding 2 entries
-	const minIdle = 100 * time.Millisecond
-	time.Sleep(minIdle + 50*time.Millisecond)
+	// Wide margins: "fresh" must stay below minIdle through several calls
+	// on a busy machine, the others above it.
+	const minIdle = time.Second
+	time.Sleep(minIdle + 200*time.Millisecond)
 	if err := c.XGroupCreateConsumer(ctx, stream, keys.Group, "fresh").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +64,15 @@ func TestRemoveIdleConsumers(t *testing.T) {
 		t.Errorf("consumers left: %q, want fresh and self", got)
 	}
 
-	// A removed name that reads again is created again, even when it is
-	// removed while its read is blocked waiting for entries.
+	// A consumer removed while its read is blocked waiting for entries is
+	// created again when the read is served: the entry is pending under it.
+	if err := c.XGroupCreateConsumer(ctx, stream, keys.Group, "quiet").Err(); err != nil {
+		t.Fatal(err)
+	}
 	got := make(chan []redis.XMessage, 1)
 	go func() {
 		res, err := c.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: keys.Group, Consumer: "quiet", Streams: []string{stream, ">"}, Count: 1, Block: 5 * time.Second,
+			Group: keys.Group, Consumer: "quiet", Streams: []string{stream, ">"}, Count: 1, Block: 10 * time.Second,
 		}).Result()
 		if err != nil {
 			t.Error(err)
@@ -76,9 +81,9 @@ func TestRemoveIdleConsumers(t *testing.T) {
 		}
 		got <- res[0].Messages
 	}()
-	time.Sleep(100 * time.Millisecond) // let the read block
-	if removed, err := RemoveIdleConsumers(ctx, c, stream, keys.Group, "self", 0); err != nil || !slices.Contains(removed, "fresh") {
-		t.Errorf("removed %q (%v), want at least fresh (idle, owning nothing)", removed, err)
+	waitBlocked(t, c)
+	if removed, err := RemoveIdleConsumers(ctx, c, stream, keys.Group, "self", 0); err != nil || !slices.Equal(removed, []string{"fresh", "quiet"}) {
+		t.Errorf("removed %q (%v), want fresh and quiet (owning nothing)", removed, err)
 	}
 	f.append(t, randomPoints(rand.New(rand.NewPCG(43, 44)), 1, "d3"))
 	if msgs := <-got; len(msgs) != 1 {
@@ -97,7 +102,7 @@ func TestRemoveIdleConsumers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(minIdle + 50*time.Millisecond)
+	time.Sleep(minIdle + 200*time.Millisecond)
 	if got, err := RemoveIdleConsumers(ctx, c, stream, keys.Group, "self", minIdle); err != nil || !slices.Equal(got, []string{"quiet"}) {
 		t.Errorf("all idle, none owning entries: removed %q (%v), want quiet, not self", got, err)
 	}
@@ -131,6 +136,30 @@ func TestRemoveIdleConsumersUnknownIdle(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"claimer"}) {
 		t.Errorf("removed %q, want only claimer (reader's idle time is unknown)", got)
+	}
+}
+
+// waitBlocked waits until a client of c's server is blocked (CLIENT LIST
+// flag b), i.e. a blocking read has reached Redis.
+func waitBlocked(t *testing.T, c *redis.Client) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		list, err := c.ClientList(context.Background()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(list) {
+			for _, f := range strings.Fields(line) {
+				if flags, ok := strings.CutPrefix(f, "flags="); ok && strings.Contains(flags, "b") {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no client blocked after 5 s")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
 	}
 }
 

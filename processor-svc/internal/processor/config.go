@@ -53,9 +53,10 @@ const (
 	// another consumer claims it.
 	DefaultClaimMinIdle = 30 * time.Second
 	// DefaultConsumerExpiry is how long a consumer that owns no pending
-	// entry may stay idle in the group before a processor removes its name:
-	// long enough that a processor's own name is not removed while it
-	// merely waits for points (it would come back at its next read anyway).
+	// entry may stay idle in the group before a processor removes its name.
+	// Redis 7.0 does not count a read that returns nothing as activity, so
+	// a live processor's name goes too after this long without points on a
+	// partition; it comes back with its next entries, and owned nothing.
 	DefaultConsumerExpiry = time.Hour
 	// DefaultTrimInterval is how often acknowledged entries are trimmed.
 	DefaultTrimInterval = 5 * time.Second

@@ -12,9 +12,13 @@ import (
 // TestIntegrationExactlyOnce runs the pipeline on a real redis-server: a
 // consumer dies holding entries, two processors share the group while
 // points arrive, claim the dead consumer's entries, remove its name once it
-// owns nothing (and, with so short an expiry, each other's whenever one is
-// quiet for a moment, which must lose nothing) and trim often. Every point
-// is counted exactly once and the streams end up empty.
+// owns nothing and trim often. The consumer expiry is shorter than the claim
+// min-idle, so the dead consumer is idle long enough to be removed while it
+// still holds entries, which only delidle.lua's pending check prevents
+// (without it they would never be counted); and the two processors remove
+// each other's names whenever one is quiet for a moment, which must lose
+// nothing. Every point is counted exactly once and the streams end up
+// empty.
 func TestIntegrationExactlyOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	c := srv.Client()
@@ -34,7 +38,7 @@ func TestIntegrationExactlyOnce(t *testing.T) {
 	cfg.ClaimMinIdle = 300 * time.Millisecond
 	cfg.TrimInterval = 20 * time.Millisecond
 	cfg.TrimStep = 97
-	cfg.ConsumerExpiry = 500 * time.Millisecond
+	cfg.ConsumerExpiry = 100 * time.Millisecond
 	a := start(t, c, s, cfg)
 	cfg.Consumer = "b"
 	b := start(t, c, s, cfg)
