@@ -73,8 +73,9 @@ func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// sleepCtx waits for d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Sleep waits for d or until ctx is done, and returns ctx's error in the
+// latter case (also when d <= 0 and ctx is already done).
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -138,7 +138,7 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
-	c := &Client{cfg: cfg, base: base, sleep: sleepCtx, now: time.Now, rand: rand.Int64N, observe: func(Attempt) {}}
+	c := &Client{cfg: cfg, base: base, sleep: Sleep, now: time.Now, rand: rand.Int64N, observe: func(Attempt) {}}
 	for _, o := range opts {
 		o(c)
 	}

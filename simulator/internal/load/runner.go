@@ -83,7 +83,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := runnerOptions{now: time.Now, sleep: sleepCtx}
+	o := runnerOptions{now: time.Now, sleep: client.Sleep}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -226,17 +226,5 @@ func (r *Runner) startProgress() func(Snapshot) {
 		close(done)
 		<-stopped
 		rep.finish(s)
-	}
-}
-
-// sleepCtx waits for d or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }

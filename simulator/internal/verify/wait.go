@@ -56,13 +56,13 @@ func waitForAPI(ctx context.Context, c *client.Client, scopes []Scope, acked []a
 		if round%20 == 19 {
 			log.Info("waiting for the API to catch up", "scopes_behind", remaining, "waited", time.Since(start).Round(time.Millisecond).String())
 		}
-		if err := pause(ctx, min(cfg.PollInterval, time.Until(deadline))); err != nil {
+		if err := client.Sleep(ctx, min(cfg.PollInterval, time.Until(deadline))); err != nil {
 			return w, err
 		}
 	}
 	w.elapsed = time.Since(start)
 	if w.caughtUp && cfg.Settle > 0 {
-		if err := pause(ctx, cfg.Settle); err != nil {
+		if err := client.Sleep(ctx, cfg.Settle); err != nil {
 			return w, err
 		}
 		for i, sc := range scopes {
@@ -86,19 +86,4 @@ func fetch(ctx context.Context, c *client.Client, sc Scope) (answer, error) {
 		return answer{}, fmt.Errorf("verify: read %s: %w", sc.Name, err)
 	}
 	return answer{sum: s}, nil
-}
-
-// pause waits for d or until ctx is done.
-func pause(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
