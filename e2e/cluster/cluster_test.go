@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -156,7 +155,7 @@ func TestClusterReshard(t *testing.T) {
 	r1 := bg.wait(t, 60*time.Second)
 	r2 := fg.wait(t, 30*time.Second)
 	d.checkGlobal(r1, r2)
-	red := d.redirects()
+	red := d.cluster.Redirects(context.Background())
 	t.Logf("replies of the nodes: %v", red)
 	if red["MOVED"]+red["ASK"] == 0 {
 		t.Error("no MOVED or ASK reply: no client met the moves")
@@ -212,28 +211,6 @@ func (d *deployment) pendingOf(rdb *redis.ClusterClient, consumer string) int64 
 		}
 	}
 	return n
-}
-
-// redirects sums the MOVED, ASK and TRYAGAIN replies of every node (INFO
-// errorstats).
-func (d *deployment) redirects() map[string]int {
-	out := map[string]int{}
-	for _, n := range d.cluster.Nodes {
-		info, err := d.cluster.NodeClient(n).Info(context.Background(), "errorstats").Result()
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(info, "\r\n") {
-			var kind string
-			var count int
-			if _, err := fmt.Sscanf(strings.ReplaceAll(line, ":count=", " "), "errorstat_%s %d", &kind, &count); err == nil {
-				if kind == "MOVED" || kind == "ASK" || kind == "TRYAGAIN" {
-					out[kind] += count
-				}
-			}
-		}
-	}
-	return out
 }
 
 // slotsUpTo counts the slots of n up to slot: redis-cli --cluster reshard

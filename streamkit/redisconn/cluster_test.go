@@ -332,7 +332,7 @@ return 1`)
 		}
 		var kinds []string
 		errs.Range(func(k, _ any) bool { kinds = append(kinds, k.(string)); return true })
-		redirects := redirectStats(t, c)
+		redirects := c.Redirects(context.Background())
 		t.Logf("moved %d slots %s → %s; appends ok %d (partition 0) + %d (partition 2), failed %d %v; replies of the nodes: %v",
 			slot-first+1, from.Addr, to.Addr, ok[0].Load(), ok[2].Load(), failed.Load(), kinds, redirects)
 		if redirects["MOVED"]+redirects["ASK"] == 0 {
@@ -432,29 +432,6 @@ func firstSlot(t *testing.T, c *clustertest.Cluster, n *clustertest.Node) int {
 	}
 	t.Fatalf("%s serves no slot", n.Addr)
 	return 0
-}
-
-// redirectStats sums the MOVED, ASK and TRYAGAIN replies of every node
-// (INFO errorstats).
-func redirectStats(t *testing.T, c *clustertest.Cluster) map[string]int {
-	t.Helper()
-	out := map[string]int{}
-	for _, n := range c.Nodes {
-		info, err := c.NodeClient(n).Info(context.Background(), "errorstats").Result()
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(info, "\r\n") {
-			var kind string
-			var count int
-			if _, err := fmt.Sscanf(strings.ReplaceAll(line, ":count=", " "), "errorstat_%s %d", &kind, &count); err == nil {
-				if kind == "MOVED" || kind == "ASK" || kind == "TRYAGAIN" {
-					out[kind] += count
-				}
-			}
-		}
-	}
-	return out
 }
 
 func tail(b []byte, n int) []byte {

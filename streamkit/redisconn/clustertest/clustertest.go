@@ -237,6 +237,28 @@ func (c *Cluster) Owner(ctx context.Context, slot int) (*Node, error) {
 	return nil, fmt.Errorf("slot %d is not served", slot)
 }
 
+// Redirects sums the MOVED, ASK and TRYAGAIN replies every node has sent
+// (INFO errorstats), by kind; a node that does not answer counts nothing.
+func (c *Cluster) Redirects(ctx context.Context) map[string]int {
+	out := map[string]int{}
+	for _, n := range c.Nodes {
+		info, err := n.rdb.Info(ctx, "errorstats").Result()
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			var kind string
+			var count int
+			if _, err := fmt.Sscanf(strings.ReplaceAll(line, ":count=", " "), "errorstat_%s %d", &kind, &count); err == nil {
+				if kind == "MOVED" || kind == "ASK" || kind == "TRYAGAIN" {
+					out[kind] += count
+				}
+			}
+		}
+	}
+	return out
+}
+
 // Reshard moves slots from one master to another with `redis-cli --cluster
 // reshard`: the lowest-numbered slots of from, with their keys, while
 // clients keep running (they see MOVED, ASK and TRYAGAIN). It returns
