@@ -291,6 +291,7 @@ func startTLSRedis(t *testing.T, p *testPKI, extra ...string) *tlsRedis {
 	}, extra...)
 	cmd := exec.Command("redis-server", args...)
 	cmd.Dir = s.dir
+	cmd.SysProcAttr = redistest.ChildProcAttr()
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start redis-server: %v", err)
 	}
