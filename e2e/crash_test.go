@@ -56,6 +56,7 @@ func TestExactlyOnceUnderProcessorCrashes(t *testing.T) {
 	// Kill at three points of the upload, each time while the processor
 	// holds entries it has read and not applied.
 	kills := 0
+	var pendingAtKills int64 // entries crashy held when killed
 	for _, at := range []int64{n / 5, n * 2 / 5, n * 3 / 5} {
 		for sent.Load() < at {
 			select {
@@ -66,6 +67,7 @@ func TestExactlyOnceUnderProcessorCrashes(t *testing.T) {
 		}
 		held := p.KillHolding(func() bool { return consumerPending(t, rc, "crashy") > 0 }, 3*time.Second)
 		kills++
+		pendingAtKills += consumerPending(t, rc, "crashy")
 		if kills == 3 && !held {
 			t.Error("crashy died for the last time holding no entries: the claim by heir is not exercised")
 		}
@@ -96,5 +98,6 @@ func TestExactlyOnceUnderProcessorCrashes(t *testing.T) {
 	}
 	f := figures{faults: kills, sent: n, acked: n, counted: got.Count}
 	f.lost, f.duplicated = max(0, n-got.Count), max(0, got.Count-n)
+	f.add("pending_at_kills", pendingAtKills)
 	logFigures(t, f)
 }
