@@ -201,11 +201,7 @@ func TestApplySumsRefusesAnyOtherIdList(t *testing.T) {
 			return msgs
 		}},
 		{"pending for another consumer only", func(t *testing.T, f *fixture, msgs []redis.XMessage) []redis.XMessage {
-			ids := make([]string, len(msgs))
-			for i, m := range msgs {
-				ids[i] = m.ID
-			}
-			f.claim(t, "other", ids...)
+			f.claim(t, "other", ids(msgs)...)
 			return msgs
 		}},
 	} {
