@@ -34,6 +34,7 @@ type Extras struct {
 	Speed    *float64 // metres per second, ≥ 0
 	Heading  *float64 // degrees clockwise from true north, 0..360
 	Accuracy *float64 // horizontal accuracy radius in metres, ≥ 0
+	Battery  *float64 // battery level in percent, 0..100
 }
 
 // ErrBadDeviceID is returned by ValidDeviceID.
