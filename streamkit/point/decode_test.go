@@ -361,7 +361,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range pts {
-		fields := p.AppendFields(nil)
+		fields := p.AppendLegacyFields(nil)
 		v := map[string]any{}
 		for i := 0; i < len(fields); i += 2 {
 			v[fields[i]] = fields[i+1]

@@ -59,8 +59,8 @@ func ValidDeviceID(id string) error {
 	return nil
 }
 
-// Stream entry field names. They are short because every entry whose fields
-// differ from its listpack's master entry stores them again.
+// Field names of the legacy entry form, one point per entry (segment
+// version 1), which entries written before the packed form (entry.go) hold.
 const (
 	FieldDevice   = "d"
 	FieldTime     = "t"
@@ -72,10 +72,11 @@ const (
 	FieldAccuracy = "acc"
 )
 
-// AppendFields appends the stream entry of p to dst as alternating field
-// names and values, ready for XADD. Integers are written in decimal so that
-// Redis stores them in its compact integer encoding.
-func (p *Point) AppendFields(dst []string) []string {
+// AppendLegacyFields appends the legacy stream entry of p to dst as
+// alternating field names and values. ingest-svc no longer writes it (it
+// writes packed entries, AppendSegment); tests write it to prove that the
+// processor still counts such entries. Battery has no legacy field.
+func (p *Point) AppendLegacyFields(dst []string) []string {
 	dst = append(dst,
 		FieldDevice, p.DeviceID,
 		FieldTime, strconv.FormatInt(p.TimeMs, 10),
@@ -98,7 +99,7 @@ func (p *Point) AppendFields(dst []string) []string {
 	return dst
 }
 
-// FromValues decodes a stream entry written by AppendFields, as go-redis
+// FromValues decodes a legacy stream entry (AppendLegacyFields), as go-redis
 // returns it (XMessage.Values). It needs only the aggregated fields; extras
 // are decoded when present.
 func FromValues(v map[string]any) (Point, error) {

@@ -65,7 +65,7 @@ func BenchmarkAppendFields(b *testing.B) {
 			b.ReportAllocs()
 			dst := make([]string, 0, 16)
 			for b.Loop() {
-				dst = c.p.AppendFields(dst[:0])
+				dst = c.p.AppendLegacyFields(dst[:0])
 			}
 		})
 	}

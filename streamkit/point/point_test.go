@@ -22,7 +22,7 @@ func TestFieldsRoundTrip(t *testing.T) {
 	alt, acc := -12.25, 3.0
 	in := Point{DeviceID: "dev-1", TimeMs: 1737633600123, LatE7: 525200000, LonE7: -134050000,
 		Extras: Extras{Altitude: &alt, Accuracy: &acc}}
-	f := in.AppendFields(nil)
+	f := in.AppendLegacyFields(nil)
 	v := map[string]any{}
 	for i := 0; i < len(f); i += 2 {
 		v[f[i]] = f[i+1]

@@ -195,7 +195,7 @@ func (w *wireRecorder) send(t *testing.T, args []any) []byte {
 func referenceEntries(pts []point.Point) []any {
 	var e []any
 	for i := range pts {
-		f := pts[i].AppendFields(nil)
+		f := pts[i].AppendLegacyFields(nil)
 		e = append(e, len(f))
 		for _, s := range f {
 			e = append(e, s)

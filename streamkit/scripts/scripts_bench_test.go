@@ -66,7 +66,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 	pts := benchPoints(500, 250, now-600_000)
 	msgs := make([]redis.XMessage, len(pts))
 	for i, p := range pts {
-		fields := p.AppendFields(nil)
+		fields := p.AppendLegacyFields(nil)
 		v := map[string]any{}
 		for j := 0; j < len(fields); j += 2 {
 			v[fields[j]] = fields[j+1]

@@ -26,7 +26,7 @@ func addEntries(tb testing.TB, c redis.UniversalClient, stream string, n int, at
 		}
 		var err error
 		ids[i], err = c.XAdd(context.Background(), &redis.XAddArgs{
-			Stream: stream, ID: id, Values: pt.AppendFields(nil),
+			Stream: stream, ID: id, Values: pt.AppendLegacyFields(nil),
 		}).Result()
 		if err != nil {
 			tb.Fatal(err)
