@@ -62,6 +62,23 @@ func (p Problem) String() string {
 // points is.
 type Error struct {
 	Problems []Problem
+	// tooMany: the request holds more points than DecodeOptions.MaxPoints.
+	tooMany bool
+}
+
+// Unwrap returns point.ErrTooManyPoints when the request holds too many
+// points, nil otherwise.
+func (e *Error) Unwrap() error {
+	if e.tooMany {
+		return point.ErrTooManyPoints
+	}
+	return nil
+}
+
+// tooManyError is the error of a request of n points, more than max.
+func tooManyError(field string, max int) *Error {
+	return &Error{tooMany: true, Problems: []Problem{{Index: NoIndex, Field: field,
+		Message: fmt.Sprintf("more than %d points in one request; send fewer per request", max)}}}
 }
 
 func (e *Error) Error() string {

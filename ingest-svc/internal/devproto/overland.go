@@ -32,8 +32,7 @@ func ParseOverland(body []byte, defaultDevice string, opts point.DecodeOptions) 
 		return nil, ps.err()
 	}
 	if opts.MaxPoints > 0 && len(b.Locations) > opts.MaxPoints {
-		ps.add(NoIndex, "locations", "more than %d locations in one request; lower the app's points per batch", opts.MaxPoints)
-		return nil, ps.err()
+		return nil, tooManyError("locations", opts.MaxPoints)
 	}
 	clock := point.NewClock(opts)
 	pts := make([]point.Point, 0, len(b.Locations))

@@ -3,7 +3,6 @@ package devproto
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/url"
 	"strconv"
 
@@ -94,6 +93,9 @@ func parseTraccarJSON(body []byte, opts point.DecodeOptions) ([]point.Point, err
 		}
 		locs = []traccarLocation{one}
 	}
+	if opts.MaxPoints > 0 && len(locs) > opts.MaxPoints {
+		return nil, tooManyError("location", opts.MaxPoints)
+	}
 	clock := point.NewClock(opts)
 	pts := make([]point.Point, 0, len(locs))
 	for i, l := range locs {
@@ -112,10 +114,6 @@ func parseTraccarJSON(body []byte, opts point.DecodeOptions) ([]point.Point, err
 	}
 	if err := ps.err(); err != nil {
 		return nil, err
-	}
-	if len(pts) > 0 && opts.MaxPoints > 0 && len(pts) > opts.MaxPoints {
-		return nil, &Error{Problems: []Problem{{Index: NoIndex, Field: "location",
-			Message: fmt.Sprintf("more than %d locations in one request", opts.MaxPoints)}}}
 	}
 	return pts, nil
 }
