@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/geostream/geostream/streamkit/geo"
 )
 
 // BodyKind is the framing of a request body holding points.
@@ -34,6 +32,8 @@ func (k BodyKind) String() string {
 		return "json"
 	case BodyNDJSON:
 		return "ndjson"
+	case BodyGeoJSON:
+		return "geojson"
 	}
 	return "BodyKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -158,8 +158,8 @@ func (e *DecodeError) Unwrap() error { return e.cause }
 //     and the receive time plus opts.MaxClockSkew;
 //   - device_id is optional (null or missing: DefaultDevice) and must pass
 //     ValidDeviceID;
-//   - altitude, speed (≥ 0), heading (0..360) and accuracy (≥ 0) are
-//     optional numbers (null means not sent), kept in Extras.
+//   - altitude, speed (≥ 0), heading (0..360), accuracy (≥ 0) and battery
+//     (percent, 0..100) are optional numbers (null means not sent), kept in Extras.
 //
 // Unknown or duplicate keys, wrong types, NaN and Infinity, numbers beyond
 // float64, trailing data, an empty body or array, and more than
@@ -192,6 +192,9 @@ func DecodeBytes(data []byte, kind BodyKind, opts DecodeOptions) ([]Point, error
 // decodeBytes is DecodeBytes; with onePass false it skips the single-pass
 // attempt, so that tests can check that both ways agree.
 func decodeBytes(data []byte, kind BodyKind, opts DecodeOptions, onePass bool) ([]Point, error) {
+	if kind == BodyGeoJSON {
+		return DecodeGeoJSON(data, opts)
+	}
 	if kind != BodyJSON && kind != BodyNDJSON {
 		return nil, fmt.Errorf("decode points: unknown body kind %v", kind)
 	}
@@ -225,13 +228,12 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // decoder holds the state of one Decode call.
 type decoder struct {
-	nowMs, maxMs int64 // receive time, latest accepted time (Unix ms)
-	maxSkew      time.Duration
-	maxPoints    int
-	maxDetails   int
-	points       []Point
-	err          DecodeError
-	stopped      bool // MaxDetails reached, or a problem after which nothing can be read
+	clock      Clock // receive time, latest accepted time
+	maxPoints  int
+	maxDetails int
+	points     []Point
+	err        DecodeError
+	stopped    bool // MaxDetails reached, or a problem after which nothing can be read
 	// fast is set during the single-pass attempt: the data has not been
 	// validated, so the scanner checks its syntax, and the first problem of
 	// any kind (syntax or not) only sets stopped, without a Detail, for
@@ -240,23 +242,13 @@ type decoder struct {
 }
 
 func newDecoder(o DecodeOptions) *decoder {
-	now := time.Now
-	if o.Now != nil {
-		now = o.Now
-	}
-	d := &decoder{maxSkew: o.MaxClockSkew, maxPoints: o.MaxPoints, maxDetails: o.MaxDetails}
-	if d.maxSkew <= 0 {
-		d.maxSkew = DefaultMaxClockSkew
-	}
+	d := &decoder{clock: NewClock(o), maxPoints: o.MaxPoints, maxDetails: o.MaxDetails}
 	if d.maxPoints <= 0 {
 		d.maxPoints = DefaultMaxPoints
 	}
 	if d.maxDetails <= 0 {
 		d.maxDetails = DefaultMaxDetails
 	}
-	t := now()
-	d.nowMs = t.UnixMilli()
-	d.maxMs = t.Add(d.maxSkew).UnixMilli()
 	return d
 }
 
@@ -455,23 +447,24 @@ const (
 	hasSpeed
 	hasHeading
 	hasAccuracy
+	hasBattery
 )
 
 var fieldBits = map[string]int{
 	"timestamp": hasTimestamp, "latitude": hasLatitude, "longitude": hasLongitude,
 	"device_id": hasDevice, "altitude": hasAltitude, "speed": hasSpeed,
-	"heading": hasHeading, "accuracy": hasAccuracy,
+	"heading": hasHeading, "accuracy": hasAccuracy, "battery": hasBattery,
 }
 
 // acceptedFields is named in the message about an unknown field.
-const acceptedFields = "timestamp, latitude, longitude, device_id, altitude, speed, heading, accuracy"
+const acceptedFields = "timestamp, latitude, longitude, device_id, altitude, speed, heading, accuracy, battery"
 
 // object decodes the point of item index from the object at s (s.pos at
 // '{'), and appends it when it is valid. It returns false when it runs into
 // the end of the valid data: the item holds a syntax error.
 func (d *decoder) object(s *scanner, index, line int) bool {
 	s.pos++ // '{'
-	p := Point{DeviceID: DefaultDevice, TimeMs: d.nowMs}
+	p := Point{DeviceID: DefaultDevice, TimeMs: d.clock.NowMs()}
 	var seen int
 	bad := len(d.err.Details)
 	s.ws()
@@ -557,8 +550,8 @@ func (d *decoder) field(p *Point, bit int, v []byte) string {
 		if msg != "" {
 			return msg
 		}
-		if ValidDeviceID(s) != nil {
-			return fmt.Sprintf("must be 1-%d characters of A-Z a-z 0-9 . _ : -, got %s", MaxDeviceIDLen, quote(s))
+		if msg := CheckDeviceID(s); msg != "" {
+			return msg
 		}
 		p.DeviceID = s
 		return ""
@@ -568,19 +561,11 @@ func (d *decoder) field(p *Point, bit int, v []byte) string {
 			return msg
 		}
 		if bit == hasLatitude {
-			e7, err := geo.LatitudeE7(f)
-			if err != nil {
-				return "must be between -90 and 90, got " + formatFloat(f)
-			}
-			p.LatE7 = e7
+			p.LatE7, msg = CheckLatitude(f)
 		} else {
-			e7, err := geo.LongitudeE7(f)
-			if err != nil {
-				return "must be between -180 and 180, got " + formatFloat(f)
-			}
-			p.LonE7 = e7
+			p.LonE7, msg = CheckLongitude(f)
 		}
-		return ""
+		return msg
 	}
 	// An optional measurement.
 	if v[0] == 'n' {
@@ -590,29 +575,12 @@ func (d *decoder) field(p *Point, bit int, v []byte) string {
 	if msg != "" {
 		return msg
 	}
-	if f == 0 {
-		f = 0 // -0 → 0, so that the stored text is "0"
-	}
-	switch bit {
-	case hasAltitude:
-		p.Extras.Altitude = &f
-	case hasSpeed:
-		if f < 0 {
-			return "must be 0 or more (metres per second), got " + formatFloat(f)
-		}
-		p.Extras.Speed = &f
-	case hasHeading:
-		if f < 0 || f > 360 {
-			return "must be between 0 and 360 (degrees from true north), got " + formatFloat(f)
-		}
-		p.Extras.Heading = &f
-	case hasAccuracy:
-		if f < 0 {
-			return "must be 0 or more (metres), got " + formatFloat(f)
-		}
-		p.Extras.Accuracy = &f
-	}
-	return ""
+	return p.Extras.Set(extraOf[bit], f)
+}
+
+// extraOf maps the field bit of an optional measurement to its Extra.
+var extraOf = map[int]Extra{
+	hasAltitude: Altitude, hasSpeed: Speed, hasHeading: Heading, hasAccuracy: Accuracy, hasBattery: Battery,
 }
 
 // timestamp parses an RFC 3339 timestamp into p.TimeMs.
@@ -628,17 +596,9 @@ func (d *decoder) timestamp(p *Point, v []byte) string {
 	if err != nil {
 		return "must be an RFC 3339 time with a time zone, such as 2025-01-23T12:00:00Z, got " + quote(s)
 	}
-	ms := t.UnixMilli()
-	switch {
-	case t.Before(time.Unix(0, 0)):
-		return "must not be before 1970-01-01T00:00:00Z, got " + quote(s)
-	case ms > d.maxMs:
-		ahead := "centuries"
-		if diff := ms - d.nowMs; diff < math.MaxInt64/int64(time.Millisecond) {
-			ahead = (time.Duration(diff) * time.Millisecond).String()
-		}
-		return fmt.Sprintf("is %s ahead of the server's clock, more than the allowed %v, got %s",
-			ahead, d.maxSkew, quote(s))
+	ms, msg := d.clock.Check(t, s)
+	if msg != "" {
+		return msg
 	}
 	p.TimeMs = ms
 	return ""

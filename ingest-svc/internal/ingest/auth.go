@@ -71,17 +71,23 @@ func presentedKey(r *http.Request) (string, error) {
 // scope), and stores the key for the handler (see apiKeyOf). With
 // authentication off it lets every request through.
 func (h *handlers) authorize(scope Scope) gin.HandlerFunc {
+	return h.authorizeWith(scope, presentedKey,
+		"this endpoint needs an API key: send the header Authorization: Bearer <key> (or X-API-Key: <key>)")
+}
+
+// authorizeWith is authorize with the key read by presented, and missing
+// as the answer to a request without one.
+func (h *handlers) authorizeWith(scope Scope, presented func(*http.Request) (string, error), missing string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if h.keys == nil {
 			c.Next()
 			return
 		}
-		presented, err := presentedKey(c.Request)
+		presented, err := presented(c.Request)
 		if err == nil && presented == "" {
 			h.refuse(c, refusedMissingKey, nil)
 			c.Header("WWW-Authenticate", authRealm)
-			abortError(c, http.StatusUnauthorized,
-				"this endpoint needs an API key: send the header Authorization: Bearer <key> (or X-API-Key: <key>)")
+			abortError(c, http.StatusUnauthorized, missing)
 			return
 		}
 		var k *APIKey

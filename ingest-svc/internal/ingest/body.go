@@ -12,8 +12,9 @@ import (
 )
 
 // msgContentType names the accepted media types, for the 415 answer.
-const msgContentType = "Content-Type must be application/json (one object or an array of objects) " +
-	"or application/x-ndjson (one object per line; application/jsonl is also accepted)"
+const msgContentType = "Content-Type must be application/json (one object or an array of objects), " +
+	"application/x-ndjson (one object per line; application/jsonl is also accepted) " +
+	"or application/geo+json (a FeatureCollection of Point Features)"
 
 // bodyKind maps a Content-Type header to the framing of the body. A charset
 // parameter, when given, must be UTF-8 (RFC 8259 §8.1).
@@ -33,6 +34,8 @@ func bodyKind(contentType string) (point.BodyKind, error) {
 		return point.BodyJSON, nil
 	case "application/x-ndjson", "application/jsonl":
 		return point.BodyNDJSON, nil
+	case "application/geo+json":
+		return point.BodyGeoJSON, nil
 	}
 	return 0, fmt.Errorf("Content-Type %q is not supported", mt)
 }
@@ -141,4 +144,13 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	return n, err
+}
+
+// protocolOfKind names an /upload body's kind for the metrics' protocol
+// label.
+func protocolOfKind(k point.BodyKind) string {
+	if k == point.BodyGeoJSON {
+		return "geojson"
+	}
+	return "upload"
 }

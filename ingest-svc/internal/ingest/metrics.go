@@ -19,6 +19,12 @@ type Metrics struct {
 	batch    prometheus.Histogram
 	refusals *prometheus.CounterVec
 	byKey    *prometheus.CounterVec
+
+	// By protocol: /upload ("upload", "geojson") and the device apps.
+	protoPoints   *prometheus.CounterVec
+	protoRejected *prometheus.CounterVec
+	protoDropped  *prometheus.CounterVec
+	protoIgnored  *prometheus.CounterVec
 }
 
 // NewMetrics registers ingest's metrics on reg (nil: a private registry,
@@ -52,7 +58,24 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 			Help: "Points stored with a 200, by API key id (only with API keys configured).",
 		}, []string{"key"}),
 	}
-	reg.MustRegister(m.accepted, m.rejected, m.batch, m.refusals, m.byKey)
+	m.protoPoints = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "ingest", Name: "protocol_points_accepted_total",
+		Help: "Points stored with a 2xx, by protocol (upload, geojson, owntracks, osmand, traccar, overland).",
+	}, []string{"protocol"})
+	m.protoRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "ingest", Name: "protocol_requests_rejected_total",
+		Help: "Requests of the device protocols answered 4xx or 5xx, by protocol and reason (as uploads_rejected_total).",
+	}, []string{"protocol", "reason"})
+	m.protoDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "ingest", Name: "protocol_points_dropped_total",
+		Help: "Invalid locations answered 200 and not stored (OwnTracks: the app would resend them forever), by protocol.",
+	}, []string{"protocol"})
+	m.protoIgnored = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Subsystem: "ingest", Name: "protocol_messages_ignored_total",
+		Help: "Messages without a position answered 200 (OwnTracks lwt, transition, waypoint, ...), by protocol and type.",
+	}, []string{"protocol", "type"})
+	reg.MustRegister(m.accepted, m.rejected, m.batch, m.refusals, m.byKey,
+		m.protoPoints, m.protoRejected, m.protoDropped, m.protoIgnored)
 	return m
 }
 
@@ -83,7 +106,8 @@ func (m *Metrics) instrument(c *gin.Context) {
 	code := c.Writer.Status()
 	route := c.FullPath()
 	m.http.Done(t0, route, c.Request.Method, code)
-	if route != "/upload" || code < 400 {
+	protocol, device := deviceRoutes[route]
+	if (route != "/upload" && !device) || code < 400 {
 		return
 	}
 	reason := c.GetString(reasonKey)
@@ -93,13 +117,18 @@ func (m *Metrics) instrument(c *gin.Context) {
 	if reason == "" {
 		reason = "other"
 	}
+	if device {
+		m.protoRejected.WithLabelValues(protocol, reason).Inc()
+		return
+	}
 	m.rejected.WithLabelValues(reason).Inc()
 }
 
 // accept records an upload stored with n points by key ("" without
-// authentication).
-func (m *Metrics) accept(n int64, key string) {
+// authentication) in protocol.
+func (m *Metrics) accept(n int64, key, protocol string) {
 	m.accepted.Add(float64(n))
+	m.protoPoints.WithLabelValues(protocol).Add(float64(n))
 	m.batch.Observe(float64(n))
 	if key != "" {
 		m.byKey.WithLabelValues(key).Add(float64(n))

@@ -63,7 +63,8 @@ type handlers struct {
 	uploads, reads *buckets
 }
 
-// NewRouter returns the API's gin engine: POST /upload, GET /retrieve,
+// NewRouter returns the API's gin engine: POST /upload, the device apps'
+// POST /owntracks, GET|POST /osmand, POST /traccar and POST /overland, GET /retrieve,
 // GET /devices, GET /devices/{id}, GET /openapi.json, GET /healthz,
 // GET /readyz and GET /metrics. Every error, 404 and 405 included, is JSON (see errorBody).
 // openapi.json describes every route; TestOpenAPIMatchesRouter keeps the
@@ -129,6 +130,16 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 		return []gin.HandlerFunc{h.limitInFlight, h.authorize(ScopeRead), h.limitClientInFlight, h.limitReads, f}
 	}
 	e.POST("/upload", write(h.upload)...)
+	// The device apps' URLs (docs/devices.md): keys also as Basic auth or
+	// in the URL, since the apps cannot all send a Bearer header.
+	device := func(f gin.HandlerFunc) []gin.HandlerFunc {
+		return []gin.HandlerFunc{h.limitInFlight, h.authorizeWith(ScopeWrite, deviceKey, msgDeviceKey), h.limitClientInFlight, f}
+	}
+	e.POST("/owntracks", device(h.owntracks)...)
+	e.GET("/osmand", device(h.osmand)...)
+	e.POST("/osmand", device(h.osmand)...)
+	e.POST("/traccar", device(h.traccar)...)
+	e.POST("/overland", device(h.overland)...)
 	e.GET("/retrieve", read(h.retrieve)...)
 	e.GET("/devices", read(h.listDevices)...)
 	e.GET("/devices/:id", read(h.getDevice)...)
@@ -146,6 +157,7 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 
 // routesHelp lists the endpoints, for the 404 answer.
 const routesHelp = "the API has POST /upload, GET /retrieve, GET /devices, GET /devices/{id}, " +
+	"POST /owntracks, GET|POST /osmand, POST /traccar, POST /overland, " +
 	"GET /openapi.json, GET /healthz, GET /readyz and GET /metrics"
 
 // defaultWindows returns the resolutions of window.DefaultSpec.

@@ -73,34 +73,53 @@ func (h *handlers) upload(c *gin.Context) {
 		h.abortBody(c, err, gz)
 		return
 	}
-	if !h.allowUploadDevices(c, func(i int) string { return pts[i].DeviceID }, len(pts)) ||
-		!h.limitUploadPoints(c, len(pts)) {
-		return
-	}
-
 	var idem *idempotency
 	if key != "" {
 		// The fingerprint is of the body as decompressed, not of the decoded
 		// points: a point without a timestamp gets the receive time, which
 		// differs between a request and its retry.
-		idem = &idempotency{Key: key, Fingerprint: hex.EncodeToString(sum.Sum(nil)[:16])}
-		if id := keyID(c); id != "" {
-			// Each API key has its own Idempotency-Keys: one client cannot
-			// replay or block another's by guessing its keys. Key ids never
-			// hold '/'.
-			idem.Key = id + "/" + key
-		}
+		idem = newIdempotency(c, key, sum)
+	}
+	res, ok := h.commitPoints(c, protocolOfKind(kind), pts, idem)
+	if !ok {
+		return
+	}
+	c.Data(http.StatusOK, "application/json; charset=utf-8", appendUploadResponse(make([]byte, 0, 64), res.Accepted))
+}
+
+// newIdempotency returns the idempotency of a request with Idempotency-Key
+// key and the hash of its content.
+func newIdempotency(c *gin.Context, key string, sum hash.Hash) *idempotency {
+	idem := &idempotency{Key: key, Fingerprint: hex.EncodeToString(sum.Sum(nil)[:16])}
+	if id := keyID(c); id != "" {
+		// Each API key has its own Idempotency-Keys: one client cannot
+		// replay or block another's by guessing its keys. Key ids never
+		// hold '/'.
+		idem.Key = id + "/" + key
+	}
+	return idem
+}
+
+// commitPoints is the common tail of every upload path (/upload and the
+// device protocols): the key's device prefixes (403), the points rate
+// limit (429), the store (422, 503), then the metrics. It returns false
+// after answering an error; on success the caller writes the answer its
+// client expects.
+func (h *handlers) commitPoints(c *gin.Context, protocol string, pts []point.Point, idem *idempotency) (storeResult, bool) {
+	if !h.allowUploadDevices(c, func(i int) string { return pts[i].DeviceID }, len(pts)) ||
+		!h.limitUploadPoints(c, len(pts)) {
+		return storeResult{}, false
 	}
 	res, err := h.store(c.Request.Context(), pts, idem)
 	if err != nil {
 		h.abortStore(c, err, res, len(pts), idem != nil)
-		return
+		return res, false
 	}
 	if res.Replayed {
 		c.Header("Idempotent-Replayed", "true")
 	}
-	h.m.accept(res.Accepted, keyID(c))
-	c.Data(http.StatusOK, "application/json; charset=utf-8", appendUploadResponse(make([]byte, 0, 64), res.Accepted))
+	h.m.accept(res.Accepted, keyID(c), protocol)
+	return res, true
 }
 
 // appendUploadResponse appends the JSON of uploadResponse for accepted

@@ -158,22 +158,46 @@ func (c *Client) Target() string { return c.base.String() }
 // Idempotency-Key, retrying as the package documentation describes. The
 // body is sent unchanged on every attempt.
 func (c *Client) Upload(ctx context.Context, key string, body []byte, contentType string) Result {
+	return c.Send(ctx, key, Payload{Method: http.MethodPost, Path: "upload", Body: body, ContentType: contentType})
+}
+
+// Send sends one request of any protocol (see EncodePayload) with
+// Idempotency-Key key, retrying as Upload does.
+func (c *Client) Send(ctx context.Context, key string, p Payload) Result {
 	start := c.now()
 	res := Result{Accepted: -1}
-	u := c.base.JoinPath("upload").String()
+	u := c.base.JoinPath(p.Path)
+	u.RawQuery = p.Query
+	target := u.String()
 	for n := 1; ; n++ {
 		a := Attempt{Op: "upload", N: n, Key: key}
 		ans := c.do(ctx, &a, func(actx context.Context) (*http.Request, error) {
-			req, err := http.NewRequestWithContext(actx, http.MethodPost, u, bytes.NewReader(body))
+			var body io.Reader
+			if p.Body != nil {
+				body = bytes.NewReader(p.Body)
+			}
+			req, err := http.NewRequestWithContext(actx, p.Method, target, body)
 			if err != nil {
 				return nil, err
 			}
-			req.Header.Set("Content-Type", contentType)
+			if p.ContentType != "" {
+				req.Header.Set("Content-Type", p.ContentType)
+			}
+			for k, v := range p.Header {
+				req.Header.Set(k, v)
+			}
 			req.Header.Set("Idempotency-Key", key)
 			return req, nil
 		})
 		res.Attempts, res.Status = n, a.Status
 		switch {
+		case ans.err == nil && a.Status/100 == 2 && p.WantBody != "" && strings.TrimSpace(string(ans.body)) != p.WantBody:
+			// The app would not count it as delivered, and send it again.
+			res.Outcome = Lost
+			res.Err = fmt.Errorf("%s: %w: answer %q, the app needs %s", p.Path, ErrGaveUp, describe(a.Status, ans.body), p.WantBody)
+			c.observe(a)
+			res.Elapsed = c.now().Sub(start)
+			return res
 		case ans.err == nil && a.Status/100 == 2:
 			res.Outcome = Acked
 			res.Replayed = strings.EqualFold(ans.header.Get("Idempotent-Replayed"), "true")
@@ -188,7 +212,7 @@ func (c *Client) Upload(ctx context.Context, key string, body []byte, contentTyp
 			return res
 		case ans.err == nil && !retryable(a.Status):
 			res.Outcome = Rejected
-			res.Err = fmt.Errorf("upload: %w: %s", ErrRejected, describe(a.Status, ans.body))
+			res.Err = fmt.Errorf("%s: %w: %s", p.Path, ErrRejected, describe(a.Status, ans.body))
 			c.observe(a)
 			res.Elapsed = c.now().Sub(start)
 			return res

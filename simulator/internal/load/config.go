@@ -52,6 +52,10 @@ type Config struct {
 	Format client.Format
 	// FormatText is the flag form of Format, parsed by Validate.
 	FormatText string
+	// Protocol is the API the points go to; default client.ProtocolUpload.
+	Protocol client.Protocol
+	// ProtocolText is the flag form of Protocol, parsed by Validate.
+	ProtocolText string
 	// Drain is how long in-flight requests may finish after an interrupt;
 	// default DefaultDrain.
 	Drain time.Duration
@@ -70,6 +74,8 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.Duration, "duration", 0, "stop after this time; 0 = no time bound")
 	s.Int64(&c.Count, "count", 0, "stop after this many points; 0 = no count bound (with --duration 0: until interrupted); verify: 0 means 1000")
 	s.String(&c.FormatText, "format", string(client.FormatJSON), "upload body: json (object or array) or ndjson")
+	s.String(&c.ProtocolText, "protocol", string(client.ProtocolUpload),
+		"where and how points are sent: upload (POST /upload, --format), or a device app's URL and wire format: owntracks, osmand, traccar (one point per request: --batch 1) or overland")
 	s.Duration(&c.Drain, "drain", DefaultDrain, "time in-flight requests may take to finish after an interrupt")
 	s.Duration(&c.ProgressInterval, "progress-interval", DefaultProgressInterval, "time between progress lines when not on a terminal")
 }
@@ -83,6 +89,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Format == "" {
 		c.Format = client.FormatJSON
+	}
+	if c.Protocol == "" {
+		c.Protocol = client.ProtocolUpload
 	}
 	if c.Drain == 0 {
 		c.Drain = DefaultDrain
@@ -102,6 +111,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 		c.Format = f
 	}
+	if c.ProtocolText != "" {
+		p, err := client.ParseProtocol(c.ProtocolText)
+		errs = append(errs, err)
+		c.Protocol = p
+	}
 	if c.BurstText != "" {
 		b, err := ParseBurst(c.BurstText)
 		errs = append(errs, err)
@@ -116,6 +130,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Batch < 1 || c.Batch > MaxBatch {
 		errs = append(errs, fmt.Errorf("batch must be 1..%d, got %d", MaxBatch, c.Batch))
+	}
+	if c.Protocol.OnePerRequest() && c.Batch != 1 {
+		errs = append(errs, fmt.Errorf("protocol %s sends one point per request: use --batch 1, got %d", c.Protocol, c.Batch))
 	}
 	if c.Concurrency < 1 || c.Concurrency > 1024 {
 		errs = append(errs, fmt.Errorf("concurrency must be 1..1024, got %d", c.Concurrency))

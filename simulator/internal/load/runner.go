@@ -21,16 +21,17 @@ import (
 )
 
 // Request is one upload: a batch of points in arrival order (the way a
-// fleet gateway forwards fixes), its body, and its Idempotency-Key.
+// fleet gateway forwards fixes), its encoding in the run's protocol, and
+// its Idempotency-Key.
 type Request struct {
 	// Seq numbers the requests of a run from 0.
 	Seq int64
 	// Key is the Idempotency-Key, sent on every attempt.
 	Key string
-	// Points are the request's points; Body is their encoding.
-	Points      []point.Point
-	Body        []byte
-	ContentType string
+	// Points are the request's points, as the server stores them; Payload
+	// is their encoding.
+	Points  []point.Point
+	Payload client.Payload
 }
 
 // Runner runs one load. Create it with New.
@@ -141,7 +142,7 @@ func (r *Runner) Run(ctx context.Context) (Summary, error) {
 	for range r.cfg.Concurrency {
 		wg.Go(func() {
 			for req := range queue {
-				res := r.client.Upload(sendCtx, req.Key, req.Body, req.ContentType)
+				res := r.client.Send(sendCtx, req.Key, req.Payload)
 				r.stats.Done(len(req.Points), res)
 				if r.onResult != nil {
 					r.onResult(req, res)
@@ -168,7 +169,12 @@ func (r *Runner) produce(ctx, genCtx context.Context, queue chan<- *Request) {
 			return false
 		}
 		req := &Request{Seq: seq, Key: r.runID + "-" + strconv.FormatInt(seq, 10), Points: pts}
-		req.Body, req.ContentType = client.Encode(nil, pts, r.cfg.Format)
+		r.cfg.Protocol.Prepare(pts)
+		var err error
+		if req.Payload, err = client.EncodePayload(r.cfg.Protocol, r.cfg.Format, pts); err != nil {
+			r.log.Error("encode request", "err", err) // not reached: Validate keeps the batch to what the protocol carries
+			return false
+		}
 		select {
 		case queue <- req:
 		case <-ctx.Done():

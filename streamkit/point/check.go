@@ -1,0 +1,138 @@
+package point
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/geostream/geostream/streamkit/geo"
+)
+
+// The checks every decoder of points shares (the /upload JSON, GeoJSON and
+// the device protocols of ingest-svc), so that a value means and is
+// refused the same whatever carried it. Each returns what is wrong as a
+// message for a Detail, "" when nothing is.
+
+// CheckLatitude converts a latitude in degrees to fixed point.
+func CheckLatitude(f float64) (int64, string) {
+	e7, err := geo.LatitudeE7(f)
+	if err != nil {
+		return 0, "must be between -90 and 90, got " + formatFloat(f)
+	}
+	return e7, ""
+}
+
+// CheckLongitude converts a longitude in degrees to fixed point.
+func CheckLongitude(f float64) (int64, string) {
+	e7, err := geo.LongitudeE7(f)
+	if err != nil {
+		return 0, "must be between -180 and 180, got " + formatFloat(f)
+	}
+	return e7, ""
+}
+
+// Extra names an optional measurement of Extras.
+type Extra int
+
+// The optional measurements, in geostream's units.
+const (
+	Altitude Extra = iota // metres
+	Speed                 // metres per second, ≥ 0
+	Heading               // degrees from true north, 0..360
+	Accuracy              // metres, ≥ 0
+	Battery               // percent, 0..100
+)
+
+// Set validates f as measurement x and stores it in e.
+func (e *Extras) Set(x Extra, f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "must be a finite number"
+	}
+	if f == 0 {
+		f = 0 // -0 → 0, so that the stored text is "0"
+	}
+	switch x {
+	case Altitude:
+		e.Altitude = &f
+	case Speed:
+		if f < 0 {
+			return "must be 0 or more (metres per second), got " + formatFloat(f)
+		}
+		e.Speed = &f
+	case Heading:
+		if f < 0 || f > 360 {
+			return "must be between 0 and 360 (degrees from true north), got " + formatFloat(f)
+		}
+		e.Heading = &f
+	case Accuracy:
+		if f < 0 {
+			return "must be 0 or more (metres), got " + formatFloat(f)
+		}
+		e.Accuracy = &f
+	case Battery:
+		if f < 0 || f > 100 {
+			return "must be between 0 and 100 (percent), got " + formatFloat(f)
+		}
+		e.Battery = &f
+	default:
+		return fmt.Sprintf("unknown measurement %d", int(x))
+	}
+	return ""
+}
+
+// Clock is the receive time of one request: the time of points that have
+// none, and the bound of how far in the future a point's time may be.
+type Clock struct {
+	nowMs, maxMs int64
+	skew         time.Duration
+}
+
+// NewClock reads opts.Now once (time.Now when nil); MaxClockSkew 0 means
+// DefaultMaxClockSkew.
+func NewClock(opts DecodeOptions) Clock {
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	skew := opts.MaxClockSkew
+	if skew <= 0 {
+		skew = DefaultMaxClockSkew
+	}
+	t := now()
+	return Clock{nowMs: t.UnixMilli(), maxMs: t.Add(skew).UnixMilli(), skew: skew}
+}
+
+// NowMs is the receive time in Unix milliseconds.
+func (c Clock) NowMs() int64 { return c.nowMs }
+
+// Check returns t in Unix milliseconds (truncated), or why it is refused:
+// before 1970, or more than the allowed skew after the receive time. text is
+// the value as sent, for the message.
+func (c Clock) Check(t time.Time, text string) (int64, string) {
+	ms := t.UnixMilli()
+	switch {
+	case t.Before(time.Unix(0, 0)):
+		return 0, "must not be before 1970-01-01T00:00:00Z, got " + quote(text)
+	case ms > c.maxMs:
+		ahead := "centuries"
+		if diff := ms - c.nowMs; diff < math.MaxInt64/int64(time.Millisecond) {
+			ahead = (time.Duration(diff) * time.Millisecond).String()
+		}
+		return 0, fmt.Sprintf("is %s ahead of the server's clock, more than the allowed %v, got %s",
+			ahead, c.skew, quote(text))
+	}
+	return ms, ""
+}
+
+// CheckDeviceID returns what is wrong with a device id, "" when it is valid.
+func CheckDeviceID(id string) string {
+	if ValidDeviceID(id) != nil {
+		return fmt.Sprintf("must be 1-%d characters of A-Z a-z 0-9 . _ : -, got %s", MaxDeviceIDLen, quote(id))
+	}
+	return ""
+}
+
+// NewDecodeError returns the DecodeError of details (at least one).
+func NewDecodeError(details ...Detail) *DecodeError {
+	return &DecodeError{Details: details}
+}
