@@ -302,6 +302,7 @@ window.geostream = {
   trackLatLngs: () => state.track,
   select: (id) => select(id, true),
   map: fleet.map,
+  fleet,
 };
 
 start().catch((e) => {

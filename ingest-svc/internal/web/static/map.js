@@ -11,6 +11,26 @@ const deviceStyle = { radius: 4, weight: 1, color: '#1e40af', fillColor: '#3b82f
 const staleStyle = { color: '#64748b', fillColor: '#94a3b8' };
 const freshStyle = { color: deviceStyle.color, fillColor: deviceStyle.fillColor };
 
+/**
+ * Makes each ring of a (Multi)Polygon continuous in longitude: world-atlas
+ * keeps spherical coordinates, so a country across the antimeridian (Russia,
+ * Fiji) would be drawn as a band around the world. A point more than 180°
+ * from the previous one is moved by 360°.
+ */
+function unwrap(g) {
+  if (!g) return;
+  const polys = g.type === 'Polygon' ? [g.coordinates] : g.type === 'MultiPolygon' ? g.coordinates : [];
+  for (const poly of polys) {
+    for (const ring of poly) {
+      for (let i = 1; i < ring.length; i++) {
+        const d = ring[i][0] - ring[i - 1][0];
+        if (d > 180) ring[i][0] -= 360;
+        else if (d < -180) ring[i][0] += 360;
+      }
+    }
+  }
+}
+
 export class FleetMap {
   /** @param {HTMLElement} el  @param {(id: string) => void} onSelect */
   constructor(el, onSelect) {
@@ -34,9 +54,13 @@ export class FleetMap {
     L.control.scale({ imperial: false }).addTo(this.map);
     this.legend().addTo(this.map);
 
-    const mark = (cls, title) => L.marker([0, 0], {
-      icon: L.divIcon({ className: 'gs-mark ' + cls, iconSize: [16, 16] }), interactive: false, keyboard: false, title,
-    });
+    const mark = (cls, title) => {
+      const shape = document.createElement('div'); // styled by CSS: Leaflet owns the icon's own transform
+      shape.className = cls;
+      return L.marker([0, 0], {
+        icon: L.divIcon({ className: 'gs-mark', html: shape, iconSize: [16, 16] }), interactive: false, keyboard: false, title,
+      });
+    };
     this.avg = mark('gs-avg', 'arithmetic average');
     this.centroid = mark('gs-centroid', 'spherical centroid');
     this.bbox = L.rectangle([[0, 0], [0, 0]], { color: '#d97706', weight: 1.5, dashArray: '6 4', fill: false, interactive: false });
@@ -51,6 +75,7 @@ export class FleetMap {
     if (!r.ok) throw new Error('basemap: HTTP ' + r.status);
     const topo = await r.json();
     const land = window.topojson.feature(topo, topo.objects.countries);
+    for (const f of land.features) unwrap(f.geometry);
     L.geoJSON(land, {
       pane: 'land', interactive: false, renderer: L.canvas({ pane: 'land', padding: 0.3 }),
       style: { color: '#94a3b8', weight: 0.6, fillColor: '#f8fafc', fillOpacity: 1 },

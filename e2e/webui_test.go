@@ -1,0 +1,246 @@
+package e2e
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestWebUI loads the page against a fleet of 100 devices with 40 minutes
+// of history: no console errors or failed requests; every marker where
+// /devices says; every number as /retrieve says; a new point on the map
+// within 3 s; a device's summary (and track, when the API has the route);
+// the charts equal to /retrieve?window=…&interval=… for each range.
+func TestWebUI(t *testing.T) {
+	c := newCluster(t)
+	c.startProcessor("web")
+	now := time.Now().UTC()
+	pts := fleetPoints(10, 40, now)
+	for i := 0; i < len(pts); i += 2000 {
+		apiPost(t, c.base, "", pts[i:min(i+2000, len(pts))])
+	}
+	c.waitCount(int64(len(pts)), 60*time.Second)
+
+	b := newBrowser(t)
+	b.do(chromedp.Navigate(c.base + "/"))
+	b.waitJS(`window.geostream && window.geostream.state.refreshes >= 1`, 20*time.Second)
+
+	// Markers: one per device, each at its last position.
+	want := lastPositions(t, c.base, "")
+	if n := eval[int](b, `window.geostream.markerCount()`); n != len(want) || n != 100 {
+		t.Errorf("%d markers, /devices lists %d devices with a position (100 sent)", n, len(want))
+	}
+	ids := make([]string, 0, len(want))
+	for id := range want {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	idsJSON := `["` + strings.Join(ids, `","`) + `"]`
+	got := eval[[][]float64](b, idsJSON+`.map(id => window.geostream.markerLatLng(id))`)
+	for i, id := range ids {
+		if len(got[i]) != 2 || got[i][0] != want[id][0] || got[i][1] != want[id][1] {
+			t.Errorf("marker %s at %v, /devices says %v", id, got[i], want[id])
+		}
+	}
+
+	// Every number of the overview, as /retrieve says.
+	checkOverview(t, b, c.base, "", len(want))
+
+	// A point uploaded now is on the map within 3 s, at its place; so is
+	// a device's move.
+	probe := [2]float64{12.3456789, -45.6789012}
+	start := time.Now()
+	apiPost(t, c.base, "", []map[string]any{
+		{"device_id": "web-probe", "latitude": probe[0], "longitude": probe[1]},
+		{"device_id": ids[0], "latitude": -1.2345678, "longitude": 2.3456789},
+	})
+	b.waitJS(fmt.Sprintf(`(p => p && p[0] === %v && p[1] === %v)(window.geostream.markerLatLng("web-probe")) &&
+		(p => p && p[0] === -1.2345678 && p[1] === 2.3456789)(window.geostream.markerLatLng(%q))`, probe[0], probe[1], ids[0]), 3*time.Second)
+	shownAfter := time.Since(start)
+	t.Logf("FIGURES test=TestWebUI devices=%d points=%d new_point_on_map_ms=%d", len(want)+1, len(pts)+2, shownAfter.Milliseconds())
+	c.waitCount(int64(len(pts)+2), 10*time.Second)
+	waitOverview(t, b, c.base, "", len(want)+1)
+
+	// The charts of every range equal /retrieve, for all devices.
+	waitChart(t, b, c.base, "", "/retrieve?window=1h&interval=1m")
+	if c := eval[chartData](b, `window.geostream.chartData()`); len(c.X) != 60 || slices.Max(c.Count) == 0 {
+		t.Errorf("the 1 h chart has %d entries, most points %d", len(c.X), slices.Max(c.Count))
+	}
+	for _, r := range [][2]string{{"24h", "/retrieve?window=24h&interval=1h"}, {"30d", "/retrieve?window=30d&interval=1d"}, {"1h", "/retrieve?window=1h&interval=1m"}} {
+		b.do(chromedp.Click(chromedp.CSS(`.range button[data-range="` + r[0] + `"]`)))
+		waitChart(t, b, c.base, "", r[1])
+	}
+
+	b.screenshot("ui.png")
+
+	// Selecting a device shows its summary, its series, and its track when
+	// the API serves tracks.
+	dev := ids[len(ids)/2]
+	eval[any](b, fmt.Sprintf(`window.geostream.select(%q), null`, dev))
+	var d struct {
+		Count        int64                                 `json:"count"`
+		LastSeen     string                                `json:"last_seen"`
+		LastPosition struct{ Latitude, Longitude float64 } `json:"last_position"`
+		Summary      fullSummary                           `json:"summary"`
+	}
+	if code := apiGet(t, c.base, "/devices/"+dev, "", &d); code != 200 {
+		t.Fatalf("GET /devices/%s: %d", dev, code)
+	}
+	b.waitJS(fmt.Sprintf(`document.getElementById("dev-count").textContent === %q`, fmt.Sprint(d.Count)), 10*time.Second)
+	if s := b.text("dev-id"); s != dev {
+		t.Errorf("device panel names %q, want %q", s, dev)
+	}
+	if s := b.text("dev-last-seen"); s != shownTime(d.LastSeen) {
+		t.Errorf("last seen %q, want %q", s, shownTime(d.LastSeen))
+	}
+	checkDegrees(t, "device latitude", b.text("dev-lat"), d.LastPosition.Latitude)
+	checkDegrees(t, "device longitude", b.text("dev-lon"), d.LastPosition.Longitude)
+	checkDegrees(t, "device average latitude", b.text("dev-avg-lat"), d.Summary.AverageLatitude)
+	checkDegrees(t, "device average longitude", b.text("dev-avg-lon"), d.Summary.AverageLongitude)
+	waitChart(t, b, c.base, "", "/retrieve?window=1h&interval=1m&device_id="+url.QueryEscape(dev))
+	checkTrack(t, b, c.base, dev)
+
+	problems, bad, _ := b.report()
+	if len(problems) > 0 || len(bad) > 0 {
+		t.Errorf("the page reported problems: %q\nfailed requests: %q", problems, bad)
+	}
+}
+
+// checkTrack checks the selected device's track: drawn as
+// /devices/{id}/track?format=linestring answers when openapi.json has the
+// route, else not requested at all.
+func checkTrack(t *testing.T, b *browser, base, dev string) {
+	t.Helper()
+	var doc struct {
+		Paths map[string]any `json:"paths"`
+	}
+	apiGet(t, base, "/openapi.json", "", &doc)
+	if _, ok := doc.Paths["/devices/{id}/track"]; !ok {
+		b.waitJS(`document.getElementById("dev-track").textContent === "not available from this server"`, 10*time.Second)
+		if tr := eval[[][]float64](b, `window.geostream.trackLatLngs()`); tr != nil {
+			t.Errorf("a track without the route: %v", tr)
+		}
+		_, _, requested := b.report()
+		for _, u := range requested {
+			if strings.Contains(u, "/track") {
+				t.Errorf("requested %s, which the API does not serve", u)
+			}
+		}
+		t.Logf("the API has no /devices/{id}/track: no track drawn, none requested")
+		return
+	}
+	var line struct {
+		Geometry struct {
+			Type        string      `json:"type"`
+			Coordinates [][]float64 `json:"coordinates"`
+		} `json:"geometry"`
+	}
+	if code := apiGet(t, base, "/devices/"+dev+"/track?format=linestring", "", &line); code != 200 {
+		t.Fatalf("track: %d", code)
+	}
+	b.waitJS(`window.geostream.trackLatLngs() !== null`, 10*time.Second)
+	tr := eval[[][]float64](b, `window.geostream.trackLatLngs()`)
+	if len(tr) != len(line.Geometry.Coordinates) || len(tr) == 0 {
+		t.Fatalf("track of %d points, the API has %d", len(tr), len(line.Geometry.Coordinates))
+	}
+	for i, p := range line.Geometry.Coordinates {
+		if tr[i][0] != p[1] || tr[i][1] != p[0] {
+			t.Errorf("track point %d: %v, the API has lon/lat %v", i, tr[i], p)
+		}
+	}
+}
+
+// overviewDiff compares the overview panel with /retrieve and the device
+// count; "" when they agree.
+func overviewDiff(t *testing.T, b *browser, base, key string, devices int) []string {
+	t.Helper()
+	var s fullSummary
+	if code := apiGet(t, base, "/retrieve", key, &s); code != 200 {
+		t.Fatalf("GET /retrieve: %d", code)
+	}
+	shown := eval[map[string]string](b, `Object.fromEntries([...document.querySelectorAll("#overview dd, #overview dd span")]
+		.filter(e => e.id).map(e => [e.id, e.textContent]))`)
+	var diffs []string
+	num := func(id string, v float64) {
+		if f, ok := parseDegrees(shown[id]); !ok || math.Abs(f-v) > 0.5e-5+1e-9 {
+			diffs = append(diffs, fmt.Sprintf("%s shows %q, the API says %.7f", id, shown[id], v))
+		}
+	}
+	if strings.ReplaceAll(shown["ov-count"], ",", "") != fmt.Sprint(s.DataCount) {
+		diffs = append(diffs, fmt.Sprintf("ov-count shows %q, the API says %d", shown["ov-count"], s.DataCount))
+	}
+	if strings.ReplaceAll(shown["ov-devices"], ",", "") != fmt.Sprint(devices) {
+		diffs = append(diffs, fmt.Sprintf("ov-devices shows %q, /devices lists %d", shown["ov-devices"], devices))
+	}
+	num("ov-avg-lat", s.AverageLatitude)
+	num("ov-avg-lon", s.AverageLongitude)
+	if s.Centroid == nil {
+		t.Fatal("no centroid")
+	}
+	num("ov-cen-lat", s.Centroid.Latitude)
+	num("ov-cen-lon", s.Centroid.Longitude)
+	num("ov-bbox-minlat", s.BBox.MinLatitude)
+	num("ov-bbox-minlon", s.BBox.MinLongitude)
+	num("ov-bbox-maxlat", s.BBox.MaxLatitude)
+	num("ov-bbox-maxlon", s.BBox.MaxLongitude)
+	if shown["ov-first"] != shownTime(s.FirstTimestamp) || shown["ov-last"] != shownTime(s.LastTimestamp) {
+		diffs = append(diffs, fmt.Sprintf("first/last %q %q, the API says %s %s", shown["ov-first"], shown["ov-last"], s.FirstTimestamp, s.LastTimestamp))
+	}
+	// The marks on the map sit at the same numbers.
+	marks := eval[map[string][]float64](b, `(m => ({avg: [m.avg.getLatLng().lat, m.avg.getLatLng().lng],
+		centroid: [m.centroid.getLatLng().lat, m.centroid.getLatLng().lng],
+		bbox: [m.bbox.getBounds().getSouth(), m.bbox.getBounds().getWest(), m.bbox.getBounds().getNorth(), m.bbox.getBounds().getEast()]}))(window.geostream.fleet)`)
+	if !slices.Equal(marks["avg"], []float64{s.AverageLatitude, s.AverageLongitude}) ||
+		!slices.Equal(marks["centroid"], []float64{s.Centroid.Latitude, s.Centroid.Longitude}) ||
+		!slices.Equal(marks["bbox"], []float64{s.BBox.MinLatitude, s.BBox.MinLongitude, s.BBox.MaxLatitude, s.BBox.MaxLongitude}) {
+		diffs = append(diffs, fmt.Sprintf("map marks %v, the API says %+v %+v %+v", marks, [2]float64{s.AverageLatitude, s.AverageLongitude}, *s.Centroid, s.BBox))
+	}
+	return diffs
+}
+
+func parseDegrees(s string) (float64, bool) {
+	var f float64
+	if !strings.HasSuffix(s, "°") {
+		return 0, false
+	}
+	_, err := fmt.Sscan(strings.TrimSuffix(s, "°"), &f)
+	return f, err == nil
+}
+
+// checkOverview fails the test when the overview differs from the API.
+func checkOverview(t *testing.T, b *browser, base, key string, devices int) {
+	t.Helper()
+	if d := overviewDiff(t, b, base, key, devices); len(d) > 0 {
+		t.Errorf("overview differs from the API:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// waitOverview polls until the overview equals the API (after a change).
+func waitOverview(t *testing.T, b *browser, base, key string, devices int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var d []string
+	for time.Now().Before(deadline) {
+		if d = overviewDiff(t, b, base, key, devices); len(d) == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond) // polling interval; the page refreshes every 1.5 s
+	}
+	t.Errorf("overview differs from the API:\n%s", strings.Join(d, "\n"))
+}
+
+// testKey is an API key and its key-file line.
+func testKey(id, scopes string) (key, line string) {
+	key = "gs_web-test-" + id + strings.Repeat("0", 40)
+	sum := sha256.Sum256([]byte(key))
+	return key, id + " sha256:" + hex.EncodeToString(sum[:]) + " " + scopes
+}
