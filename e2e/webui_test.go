@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/url"
 	"slices"
 	"sort"
@@ -243,4 +244,153 @@ func testKey(id, scopes string) (key, line string) {
 	key = "gs_web-test-" + id + strings.Repeat("0", 40)
 	sum := sha256.Sum256([]byte(key))
 	return key, id + " sha256:" + hex.EncodeToString(sum[:]) + " " + scopes
+}
+
+// TestWebUIAuth runs the page against API keys: the page and its files
+// load without a key; without one it asks for a key and no API call
+// succeeds; a write-only key is refused with a message naming the scope
+// read; a read key works and stays in sessionStorage only. The ingest's
+// --max-range-buckets 40 makes the hour-by-minute chart a 400, which the
+// page shows as a message while the other ranges still work.
+func TestWebUIAuth(t *testing.T) {
+	readKey, readLine := testKey("reader", "read")
+	writeKey, writeLine := testKey("writer", "write")
+	c := newClusterWith(t, clusterOptions{ingest: []string{"--api-keys", readLine + ";" + writeLine, "--max-range-buckets", "40"}})
+	c.startProcessor("web")
+	pts := fleetPoints(2, 10, time.Now().UTC())
+	apiPost(t, c.base, writeKey, pts)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var s fullSummary
+		if apiGet(t, c.base, "/retrieve", readKey, &s); s.DataCount == int64(len(pts)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("points not counted")
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+
+	b := newBrowser(t)
+	b.do(chromedp.Navigate(c.base + "/"))
+	b.waitJS(`document.getElementById("key-dialog").open`, 20*time.Second)
+	for _, api := range []string{"/positions", "/retrieve", "/devices"} {
+		for _, code := range b.statuses(c.base + api) {
+			if code != 401 {
+				t.Errorf("without a key %s answered %d", api, code)
+			}
+		}
+	}
+	if n := eval[int](b, `window.geostream.markerCount()`); n != 0 {
+		t.Errorf("%d markers without a key", n)
+	}
+	for _, asset := range []string{"/", "/ui/app.js", "/ui/vendor/leaflet.js", "/ui/vendor/countries-110m.json"} {
+		if codes := b.statuses(c.base + asset); len(codes) == 0 || codes[0] != 200 {
+			t.Errorf("%s without a key: %v", asset, codes)
+		}
+	}
+
+	// A write-only key: refused, with the reason.
+	b.do(chromedp.SendKeys(chromedp.CSS("#key-input"), writeKey), chromedp.Click(chromedp.CSS("#key-form button")))
+	b.waitJS(`document.getElementById("key-error").textContent.includes("403")`, 10*time.Second)
+	if msg := b.text("key-error"); !strings.Contains(msg, "scope read") {
+		t.Errorf("write-only key: message %q does not name the scope read", msg)
+	}
+	if !eval[bool](b, `document.getElementById("key-dialog").open && sessionStorage.length === 0`) {
+		t.Error("after a refused key the prompt is closed, or the key was kept")
+	}
+
+	// A read key: the page works; the key is in sessionStorage only.
+	b.do(chromedp.SendKeys(chromedp.CSS("#key-input"), readKey), chromedp.Click(chromedp.CSS("#key-form button")))
+	b.waitJS(`window.geostream.state.refreshes >= 1`, 20*time.Second)
+	if n, want := eval[int](b, `window.geostream.markerCount()`), len(lastPositions(t, c.base, readKey)); n != want || n != 20 {
+		t.Errorf("%d markers, /devices lists %d", n, want)
+	}
+	checkOverview(t, b, c.base, readKey, 20)
+	if !eval[bool](b, fmt.Sprintf(`sessionStorage.getItem("geostream.api-key") === %q && localStorage.length === 0 && document.cookie === ""`, readKey)) {
+		t.Error("the key is not in sessionStorage only")
+	}
+	// The refused range is a message; another range works.
+	b.waitJS(`!document.getElementById("chart-msg").hidden`, 15*time.Second)
+	if msg := b.text("chart-msg"); !strings.Contains(msg, "40") {
+		t.Errorf("chart message %q does not give the API's reason", msg)
+	}
+	b.do(chromedp.Click(chromedp.CSS(`.range button[data-range="24h"]`)))
+	waitChart(t, b, c.base, readKey, "/retrieve?window=24h&interval=1h")
+	if !eval[bool](b, `document.getElementById("chart-msg").hidden`) {
+		t.Error("the message stays after a range that works")
+	}
+	problems, _, _ := b.report()
+	for _, p := range problems {
+		if !strings.Contains(p, "401") && !strings.Contains(p, "403") && !strings.Contains(p, "400") {
+			t.Errorf("page problem: %s", p)
+		}
+	}
+}
+
+// TestWebUIManyDevices loads 10,000 devices (POST /upload batches) and
+// measures in the browser how long the map takes to show them all and
+// the frame times over 5 s while the map pans and the page polls.
+func TestWebUIManyDevices(t *testing.T) {
+	const devices = 10000
+	c := newCluster(t)
+	c.startProcessor("web")
+	rng := rand.New(rand.NewPCG(3, 5))
+	now := time.Now().UTC()
+	var pts []map[string]any
+	for i := range devices {
+		pts = append(pts, map[string]any{"device_id": fmt.Sprintf("dev-%05d", i), "latitude": round7(rng.Float64()*140 - 60),
+			"longitude": round7(rng.Float64()*360 - 180), "timestamp": now.Add(-time.Duration(rng.IntN(600)) * time.Second).Format(time.RFC3339Nano)})
+	}
+	for i := 0; i < len(pts); i += 2500 {
+		apiPost(t, c.base, "", pts[i:i+2500])
+	}
+	c.waitCount(devices, 60*time.Second)
+
+	b := newBrowser(t)
+	start := time.Now()
+	b.do(chromedp.Navigate(c.base + "/"))
+	b.waitJS(fmt.Sprintf(`window.geostream && window.geostream.markerCount() === %d`, devices), 30*time.Second)
+	load := time.Since(start)
+	checkOverview(t, b, c.base, "", devices)
+
+	type frames struct {
+		N                    int
+		P50, P95, Max, Long  float64
+		Polls                int
+		PositionsMs, MaxPoll float64
+	}
+	f := eval[frames](b, `new Promise(resolve => {
+		const d = [], g = window.geostream, polls0 = g.state.refreshes;
+		let long = 0, last = performance.now(), dir = 1;
+		const obs = new PerformanceObserver(l => { for (const e of l.getEntries()) long += e.duration; });
+		obs.observe({ type: 'longtask' });
+		performance.clearResourceTimings();
+		const pan = setInterval(() => { g.map.panBy([dir * 120, dir * 40]); dir = -dir; }, 250);
+		const end = last + 5000;
+		const frame = (t) => {
+			d.push(t - last); last = t;
+			if (t < end) return requestAnimationFrame(frame);
+			clearInterval(pan); obs.disconnect();
+			d.sort((a, b) => a - b);
+			const pos = performance.getEntriesByType('resource').filter(e => e.name.includes('/positions')).map(e => e.duration);
+			resolve({ N: d.length, P50: d[Math.floor(d.length * 0.5)], P95: d[Math.floor(d.length * 0.95)], Max: d[d.length - 1],
+				Long: long, Polls: g.state.refreshes - polls0,
+				PositionsMs: pos.length ? pos.reduce((a, b) => a + b) / pos.length : 0, MaxPoll: pos.length ? Math.max(...pos) : 0 });
+		};
+		requestAnimationFrame(frame);
+	})`)
+	t.Logf("FIGURES test=TestWebUIManyDevices devices=%d load_ms=%d frames=%d frame_p50_ms=%.1f frame_p95_ms=%.1f frame_max_ms=%.1f longtask_total_ms=%.0f polls=%d positions_fetch_avg_ms=%.0f positions_fetch_max_ms=%.0f",
+		devices, load.Milliseconds(), f.N, f.P50, f.P95, f.Max, f.Long, f.Polls, f.PositionsMs, f.MaxPoll)
+	if f.P95 > 200 || f.N < 25 {
+		t.Errorf("the page is not responsive with %d devices: %d frames in 5 s, p95 %.0f ms (bound 200 ms)", devices, f.N, f.P95)
+	}
+	if f.Polls < 2 {
+		t.Errorf("only %d refreshes in 5 s (every 1.5 s expected)", f.Polls)
+	}
+	b.screenshot("ui-10000.png")
+	problems, bad, _ := b.report()
+	if len(problems) > 0 || len(bad) > 0 {
+		t.Errorf("the page reported problems: %q\nfailed requests: %q", problems, bad)
+	}
 }
