@@ -183,9 +183,10 @@ func (b *browser) text(id string) string {
 	return eval[string](b, fmt.Sprintf(`document.getElementById(%q).textContent`, id))
 }
 
-// screenshot saves the viewport as name: in docs/img with
-// GEOSTREAM_UPDATE_SCREENSHOT=1, else in GEOSTREAM_ARTIFACTS_DIR or the
-// test's temporary directory. It returns the path.
+// screenshot saves the viewport as name: in docs/img for the README's
+// ui.png with GEOSTREAM_UPDATE_SCREENSHOT=1, else in
+// GEOSTREAM_ARTIFACTS_DIR or the test's temporary directory. It returns
+// the path.
 func (b *browser) screenshot(name string) string {
 	b.t.Helper()
 	png, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
@@ -193,7 +194,7 @@ func (b *browser) screenshot(name string) string {
 		b.t.Fatalf("screenshot: %v", err)
 	}
 	dir := os.Getenv("GEOSTREAM_ARTIFACTS_DIR")
-	if os.Getenv("GEOSTREAM_UPDATE_SCREENSHOT") == "1" {
+	if name == "ui.png" && os.Getenv("GEOSTREAM_UPDATE_SCREENSHOT") == "1" {
 		dir = filepath.Join("..", "docs", "img")
 	} else if dir == "" {
 		dir = b.t.TempDir()
