@@ -86,32 +86,9 @@ func checkParams(v url.Values, allowed ...string) string {
 // next_cursor is the last id of the page when more may follow. A key
 // limited to device-id prefixes sees its devices only.
 func (h *handlers) listDevices(c *gin.Context) {
-	v, err := url.ParseQuery(c.Request.URL.RawQuery)
-	if err != nil {
-		abortError(c, http.StatusBadRequest, "the query string does not parse", errorDetail{Message: err.Error()})
+	cursor, limit, prefixes, ok := pageParams(c, DefaultDevicesLimit, MaxDevicesLimit)
+	if !ok {
 		return
-	}
-	if msg := checkParams(v, "cursor", "limit"); msg != "" {
-		abortError(c, http.StatusBadRequest, msg)
-		return
-	}
-	cursor := v.Get("cursor") // empty: from the start
-	if cursor != "" && point.ValidDeviceID(cursor) != nil {
-		abortError(c, http.StatusBadRequest, "cursor must be the next_cursor of a previous page (a device id)")
-		return
-	}
-	limit := DefaultDevicesLimit
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxDevicesLimit {
-			abortError(c, http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d, got %q", MaxDevicesLimit, s))
-			return
-		}
-		limit = n
-	}
-	var prefixes []string
-	if k := apiKeyOf(c); k != nil {
-		prefixes = k.Prefixes
 	}
 	page, err := within(c.Request.Context(), h.cfg.RedisTimeout, func(ctx context.Context) (devicesPage, error) {
 		return h.devicePage(ctx, cursor, limit, prefixes)
@@ -123,6 +100,39 @@ func (h *handlers) listDevices(c *gin.Context) {
 	c.JSON(http.StatusOK, page)
 }
 
+// pageParams reads the cursor and limit (def when absent, 1..max) of a
+// paged device listing, and the request key's device-id prefixes; it
+// answers 400 and returns false when they do not parse.
+func pageParams(c *gin.Context, def, max int) (cursor string, limit int, prefixes []string, ok bool) {
+	v, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
+		abortError(c, http.StatusBadRequest, "the query string does not parse", errorDetail{Message: err.Error()})
+		return "", 0, nil, false
+	}
+	if msg := checkParams(v, "cursor", "limit"); msg != "" {
+		abortError(c, http.StatusBadRequest, msg)
+		return "", 0, nil, false
+	}
+	cursor = v.Get("cursor") // empty: from the start
+	if cursor != "" && point.ValidDeviceID(cursor) != nil {
+		abortError(c, http.StatusBadRequest, "cursor must be the next_cursor of a previous page (a device id)")
+		return "", 0, nil, false
+	}
+	limit = def
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > max {
+			abortError(c, http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d, got %q", max, s))
+			return "", 0, nil, false
+		}
+		limit = n
+	}
+	if k := apiKeyOf(c); k != nil {
+		prefixes = k.Prefixes
+	}
+	return cursor, limit, prefixes, true
+}
+
 // devicePage reads one page: the next limit+1 ids after cursor of every
 // partition's device index (one pipeline), merged in id order, then the
 // count and last position of the first limit (a second pipeline). Its
@@ -130,34 +140,16 @@ func (h *handlers) listDevices(c *gin.Context) {
 // prefixes, only ids starting with one of them are read: one range per
 // prefix and partition.
 func (h *handlers) devicePage(ctx context.Context, cursor string, limit int, prefixes []string) (devicesPage, error) {
-	pipe := h.rdb.Pipeline()
-	var ranges []*redis.StringSliceCmd
-	for _, r := range lexRanges(cursor, prefixes) {
-		for p := range h.schema.Partitions() {
-			ranges = append(ranges, pipe.ZRangeArgs(ctx, redis.ZRangeArgs{
-				Key: h.schema.DeviceIndex(p), Start: r[0], Stop: r[1], ByLex: true, Count: int64(limit) + 1,
-			}))
-		}
+	ids, next, err := h.deviceIDs(ctx, cursor, limit, prefixes)
+	if err != nil {
+		return devicesPage{}, err
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return devicesPage{}, fmt.Errorf("zrange device indexes: %w", err)
-	}
-	lists := make([][]string, len(ranges))
-	for p, r := range ranges {
-		lists[p] = r.Val()
-	}
-	ids := mergeSorted(lists, limit+1)
-	page := devicesPage{Devices: []deviceItem{}}
-	if len(ids) > limit {
-		ids = ids[:limit]
-		next := ids[limit-1]
-		page.NextCursor = &next
-	}
+	page := devicesPage{Devices: []deviceItem{}, NextCursor: next}
 	if len(ids) == 0 {
 		return page, nil
 	}
 
-	pipe = h.rdb.Pipeline()
+	pipe := h.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(ids))
 	for i, id := range ids {
 		cmds[i] = pipe.HMGet(ctx, h.deviceKey(id), agg.FieldCount, agg.FieldLastTime, agg.FieldLastLat, agg.FieldLastLon)
@@ -175,6 +167,37 @@ func (h *handlers) devicePage(ctx context.Context, cursor string, limit int, pre
 		page.Devices = append(page.Devices, item)
 	}
 	return page, nil
+}
+
+// deviceIDs reads the next limit device ids after cursor, in id order:
+// limit+1 ids of every partition's device index (one pipeline), merged.
+// next is the last id returned when more follow, else nil. With
+// prefixes, only ids starting with one of them: one range per prefix and
+// partition.
+func (h *handlers) deviceIDs(ctx context.Context, cursor string, limit int, prefixes []string) (ids []string, next *string, err error) {
+	pipe := h.rdb.Pipeline()
+	var ranges []*redis.StringSliceCmd
+	for _, r := range lexRanges(cursor, prefixes) {
+		for p := range h.schema.Partitions() {
+			ranges = append(ranges, pipe.ZRangeArgs(ctx, redis.ZRangeArgs{
+				Key: h.schema.DeviceIndex(p), Start: r[0], Stop: r[1], ByLex: true, Count: int64(limit) + 1,
+			}))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, nil, fmt.Errorf("zrange device indexes: %w", err)
+	}
+	lists := make([][]string, len(ranges))
+	for p, r := range ranges {
+		lists[p] = r.Val()
+	}
+	ids = mergeSorted(lists, limit+1)
+	if len(ids) > limit {
+		ids = ids[:limit]
+		last := ids[limit-1]
+		next = &last
+	}
+	return ids, next, nil
 }
 
 // lexRanges returns the ZRANGE BYLEX bounds [min, max] of the device ids

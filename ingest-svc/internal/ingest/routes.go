@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/ingest-svc/internal/web"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/metrics"
 	"github.com/geostream/geostream/streamkit/service"
@@ -65,8 +66,9 @@ type handlers struct {
 
 // NewRouter returns the API's gin engine: POST /upload, the device apps'
 // POST /owntracks, GET|POST /osmand, POST /traccar and POST /overland, GET /retrieve,
-// GET /devices, GET /devices/{id}, GET /openapi.json, GET /healthz,
-// GET /readyz and GET /metrics. Every error, 404 and 405 included, is JSON (see errorBody).
+// GET /devices, GET /devices/{id}, GET /positions, GET /openapi.json, GET /healthz,
+// GET /readyz, GET /metrics, and the web UI (GET / and GET /ui/{file}, package web).
+// Every error, 404 and 405 included, is JSON (see errorBody).
 // openapi.json describes every route; TestOpenAPIMatchesRouter keeps the
 // two in step.
 //
@@ -74,7 +76,8 @@ type handlers struct {
 // key and its scope (401, 403; with Deps.Keys), the client's in-flight
 // limit and read rate limit (429), then the handler, which checks the
 // key's device prefixes (403) and, for uploads, the points rate limit
-// (429). The health endpoints and /openapi.json are always open;
+// (429). The health endpoints, /openapi.json and the web UI's files are
+// always open (the page asks for a key itself);
 // /metrics needs scope metrics when keys are configured, unless
 // MetricsPublic.
 func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
@@ -143,6 +146,8 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 	e.GET("/retrieve", read(h.retrieve)...)
 	e.GET("/devices", read(h.listDevices)...)
 	e.GET("/devices/:id", read(h.getDevice)...)
+	e.GET("/positions", read(h.listPositions)...)
+	web.Register(e)
 	e.GET("/openapi.json", serveOpenAPI)
 	e.GET("/healthz", gin.WrapF(service.Healthz))
 	e.GET("/readyz", gin.WrapF(service.Readyz(d.Redis)))
@@ -156,9 +161,9 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 }
 
 // routesHelp lists the endpoints, for the 404 answer.
-const routesHelp = "the API has POST /upload, GET /retrieve, GET /devices, GET /devices/{id}, " +
+const routesHelp = "the API has POST /upload, GET /retrieve, GET /devices, GET /devices/{id}, GET /positions, " +
 	"POST /owntracks, GET|POST /osmand, POST /traccar, POST /overland, " +
-	"GET /openapi.json, GET /healthz, GET /readyz and GET /metrics"
+	"GET /openapi.json, GET /healthz, GET /readyz and GET /metrics; the web UI is at GET /"
 
 // defaultWindows returns the resolutions of window.DefaultSpec.
 func defaultWindows() window.Set {
