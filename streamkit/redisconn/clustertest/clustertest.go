@@ -67,20 +67,34 @@ func Require(tb testing.TB) {
 // every node with tb.Cleanup.
 func Start(tb testing.TB, masters int, args ...string) *Cluster {
 	tb.Helper()
+	return start(tb, masters, 0, args)
+}
+
+// StartWithReplicas is Start with replicas replicas of every master (the
+// nodes after the first masters; redis-cli chooses which master each
+// replicates) and waits until every replica's link to its master is up.
+// Give "--cluster-node-timeout" in args for a failover within seconds.
+func StartWithReplicas(tb testing.TB, masters, replicas int, args ...string) *Cluster {
+	tb.Helper()
+	return start(tb, masters, replicas, args)
+}
+
+func start(tb testing.TB, masters, replicas int, args []string) *Cluster {
+	tb.Helper()
 	Require(tb)
 	if masters < 3 {
 		tb.Fatalf("clustertest: redis-cli --cluster create needs at least 3 masters, got %d", masters)
 	}
 	c := &Cluster{tb: tb}
 	tb.Cleanup(c.kill)
-	for range masters {
+	for range masters * (1 + replicas) {
 		c.Nodes = append(c.Nodes, c.startNode(args))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	create := []string{"--cluster", "create"}
 	create = append(create, c.Addrs()...)
-	create = append(create, "--cluster-replicas", "0", "--cluster-yes")
+	create = append(create, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.CommandContext(ctx, "redis-cli", create...).CombinedOutput(); err != nil {
 		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -93,6 +107,11 @@ func Start(tb testing.TB, masters int, args ...string) *Cluster {
 			tb.Fatalf("cluster myid %s: %v", n.Addr, err)
 		}
 		n.ID = id
+	}
+	if replicas > 0 {
+		if err := c.waitReplicasUp(ctx); err != nil {
+			tb.Fatal(err)
+		}
 	}
 	return c
 }
