@@ -79,11 +79,17 @@ func newSingleDeployment(t *testing.T) *deployment {
 	return d
 }
 
-func (d *deployment) startIngest() {
+func (d *deployment) startIngest() { d.t.Helper(); d.startIngestWith(nil) }
+
+// startIngestWith starts ingest-svc with extra environment.
+func (d *deployment) startIngestWith(extra map[string]string) {
 	d.t.Helper()
 	addr := procs.FreeAddr(d.t)
 	env := map[string]string{"GEOSTREAM_HTTP_ADDR": addr}
 	for k, v := range d.env {
+		env[k] = v
+	}
+	for k, v := range extra {
 		env[k] = v
 	}
 	d.ingest = start(d.t, "ingest", bin.Ingest, env)

@@ -36,11 +36,15 @@ func (n *Node) signal(sig syscall.Signal) {
 	}
 }
 
-// waitReplicasUp polls every replica until its link to its master is up.
-func (c *Cluster) waitReplicasUp(ctx context.Context) error {
+// WaitReplicasUp polls every running node that is a replica until its
+// link to its master is up.
+func (c *Cluster) WaitReplicasUp(ctx context.Context) error {
 	for {
 		last := ""
 		for _, n := range c.Nodes {
+			if n.cmd == nil {
+				continue
+			}
 			info, err := n.rdb.Info(ctx, "replication").Result()
 			if err != nil {
 				last = n.Addr + ": " + err.Error()
