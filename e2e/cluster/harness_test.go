@@ -221,6 +221,22 @@ func (v *verifyRun) wait(t *testing.T, timeout time.Duration) report {
 	return r
 }
 
+// result waits for the run and returns its report whatever its verdict
+// (a test that measures a loss); it fails only when there is no report.
+func (v *verifyRun) result(t *testing.T, timeout time.Duration) report {
+	t.Helper()
+	if !v.Wait(timeout) {
+		t.Fatalf("%s still running after %v", v.Name, timeout)
+	}
+	var r report
+	if err := json.Unmarshal(v.out.Bytes(), &r); err != nil {
+		t.Fatalf("%s: no report (%v): %v\n%s", v.Name, v.Err(), err, procs.Tail(v.out.Bytes(), 4000))
+	}
+	t.Logf("%s: ok=%v; acked %d points, lost %d, stored unacknowledged %d, retries %d, errors %v",
+		v.Name, r.OK, r.Points.Acked, r.Points.Lost, r.StoredUnacked, r.Load.Retries, r.Load.Errors)
+	return r
+}
+
 // summary is the part of GET /retrieve the tests read.
 type summary struct {
 	DataCount int64  `json:"data_count"`
