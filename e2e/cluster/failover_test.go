@@ -91,3 +91,59 @@ func masterKilled(t *testing.T, acks int) {
 	t.Logf("FIGURES test=%s faults=1 sent=30000 acked=%d lost=%d duplicated=0 retries=%d promoted_s=%.3f rejoined_s=%.3f",
 		t.Name(), r.Points.Acked, r.Points.Lost, r.Load.Retries, promoted.Seconds(), rejoined.Seconds())
 }
+
+// A master is frozen (SIGSTOP) past the node timeout under load: its
+// replica is promoted; then it resumes (SIGCONT) as a stale master,
+// with the commands its clients sent while it was frozen queued on its
+// sockets. It must rejoin as a replica of the promoted node and the
+// verifier must be exact: nothing the stale master took is counted twice,
+// nothing acknowledged is lost (--min-replicas-acked 1).
+func TestClusterMasterPaused(t *testing.T) {
+	d := newReplicatedDeployment(t, 1)
+	for _, name := range []string{"p1", "p2"} {
+		d.startProcessor(name, claimFlags...)
+	}
+	v := d.startVerify("paused", "--fresh", "--devices", "60", "--count", "30000", "--batch", "50",
+		"--rate", "2500", "--concurrency", "4", "--seed", "17")
+	d.waitCountAtLeast(5000, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	slot := keys.Slot(keys.Tag(0, partitions))
+	victim, err := d.cluster.Owner(ctx, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	victim.Stop()
+	resumed := false
+	defer func() {
+		if !resumed {
+			victim.Cont()
+		}
+	}()
+	owner, err := d.cluster.WaitFailover(ctx, victim, slot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promoted := time.Since(t0)
+	victim.Cont()
+	resumed = true
+	t.Logf("SIGSTOP master %s; %s serves slot %d %v later; SIGCONT", victim.Addr, owner.Addr, slot, promoted.Round(time.Millisecond))
+	for {
+		role, err := victim.Role(ctx)
+		if err == nil && role == "slave" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("resumed %s did not become a replica: role %q, %v", victim.Addr, role, err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	if err := d.cluster.WaitReplicasUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rejoined := time.Since(t0)
+	r := v.wait(t, 100*time.Second)
+	t.Logf("FIGURES test=%s faults=1 sent=30000 acked=%d lost=%d duplicated=0 retries=%d promoted_s=%.3f rejoined_s=%.3f",
+		t.Name(), r.Points.Acked, r.Points.Lost, r.Load.Retries, promoted.Seconds(), rejoined.Seconds())
+}
