@@ -79,11 +79,17 @@ func newSingleDeployment(t *testing.T) *deployment {
 	return d
 }
 
-func (d *deployment) startIngest() {
+func (d *deployment) startIngest() { d.t.Helper(); d.startIngestWith(nil) }
+
+// startIngestWith starts ingest-svc with extra environment.
+func (d *deployment) startIngestWith(extra map[string]string) {
 	d.t.Helper()
 	addr := procs.FreeAddr(d.t)
 	env := map[string]string{"GEOSTREAM_HTTP_ADDR": addr}
 	for k, v := range d.env {
+		env[k] = v
+	}
+	for k, v := range extra {
 		env[k] = v
 	}
 	d.ingest = start(d.t, "ingest", bin.Ingest, env)
@@ -212,6 +218,22 @@ func (v *verifyRun) wait(t *testing.T, timeout time.Duration) report {
 	}
 	t.Logf("%s: exit 0; acked %d points, lost %d, retries %d, errors %v",
 		v.Name, r.Points.Acked, r.Points.Lost, r.Load.Retries, r.Load.Errors)
+	return r
+}
+
+// result waits for the run and returns its report whatever its verdict
+// (a test that measures a loss); it fails only when there is no report.
+func (v *verifyRun) result(t *testing.T, timeout time.Duration) report {
+	t.Helper()
+	if !v.Wait(timeout) {
+		t.Fatalf("%s still running after %v", v.Name, timeout)
+	}
+	var r report
+	if err := json.Unmarshal(v.out.Bytes(), &r); err != nil {
+		t.Fatalf("%s: no report (%v): %v\n%s", v.Name, v.Err(), err, procs.Tail(v.out.Bytes(), 4000))
+	}
+	t.Logf("%s: ok=%v; acked %d points, lost %d, stored unacknowledged %d, retries %d, errors %v",
+		v.Name, r.OK, r.Points.Acked, r.Points.Lost, r.StoredUnacked, r.Load.Retries, r.Load.Errors)
 	return r
 }
 

@@ -6,6 +6,9 @@
 //     it unless given its address (see Conn.Embedded).
 //   - "redis://[user:password@]host:port[/db]" or "rediss://…" (TLS): one
 //     server, go-redis's Client.
+//   - "redis+sentinel://[user:password@]host:26379[,host:26379…]/master[/db]"
+//     (rediss+sentinel:// for TLS): a primary and its replicas watched by
+//     Redis Sentinel, go-redis's failover client (see ParseSentinelURL).
 //   - several URLs separated by commas, or Options.Cluster: Redis Cluster,
 //     go-redis's ClusterClient (user, password and TLS from the first URL;
 //     any node will do as a seed, the client learns the others and follows
@@ -52,6 +55,8 @@ type Conn struct {
 	Client redis.UniversalClient
 	// Embedded is the in-process miniredis, nil for a real server.
 	Embedded *miniredis.Miniredis
+	// sentinel is the parsed redis+sentinel:// URL, nil for any other.
+	sentinel *redis.FailoverOptions
 }
 
 // Close closes the client and stops the embedded server.
@@ -69,6 +74,9 @@ func (c *Conn) Describe() string {
 	case *redis.ClusterClient:
 		return "redis cluster " + strings.Join(cl.Options().Addrs, ",")
 	case *redis.Client:
+		if c.sentinel != nil {
+			return "redis sentinel master " + c.sentinel.MasterName + " via " + strings.Join(c.sentinel.SentinelAddrs, ",")
+		}
 		if c.Embedded != nil {
 			return "embedded miniredis " + cl.Options().Addr + " (memory only)"
 		}
@@ -93,6 +101,12 @@ func Open(url string, o Options) (*Conn, error) {
 		o.apply(opt)
 		return &Conn{Client: redis.NewClient(opt), Embedded: m}, nil
 	}
+	if IsSentinelURL(url) {
+		if o.Cluster {
+			return nil, errors.New("a redis+sentinel:// url selects Sentinel, not Redis Cluster")
+		}
+		return openSentinel(url, o)
+	}
 	urls := strings.Split(url, ",")
 	if len(urls) == 1 && !o.Cluster {
 		opt, err := redis.ParseURL(urls[0])
@@ -103,7 +117,9 @@ func Open(url string, o Options) (*Conn, error) {
 		if opt.TLSConfig, err = o.tlsConfig(opt.TLSConfig, false); err != nil {
 			return nil, err
 		}
-		return &Conn{Client: redis.NewClient(opt)}, nil
+		c := redis.NewClient(opt)
+		c.AddHook(replicaWait{})
+		return &Conn{Client: c}, nil
 	}
 	var copt *redis.ClusterOptions
 	for i, u := range urls {
@@ -133,6 +149,7 @@ func Open(url string, o Options) (*Conn, error) {
 	}
 	copt.TLSConfig = tlsc
 	cc := redis.NewClusterClient(copt)
+	cc.OnNewNode(func(n *redis.Client) { n.AddHook(replicaWait{}) })
 	if o.MaxRetries < 0 {
 		cc.AddHook(sendOnce{})
 	}

@@ -58,7 +58,7 @@ type Common struct {
 // Register defines the common flags on s with the service's default listen
 // address.
 func (c *Common) Register(s *envflag.Set, defaultHTTPAddr string) {
-	s.Secret(&c.RedisURL, "redis-url", "", "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS, several comma-separated for Redis Cluster; empty runs an embedded in-memory Redis")
+	s.Secret(&c.RedisURL, "redis-url", "", "Redis URL: redis://[user:password@]host:port[/db], rediss:// for TLS, several comma-separated for Redis Cluster, redis+sentinel://[user:password@]host:26379[,host:26379...]/master[/db] for Sentinel; empty runs an embedded in-memory Redis")
 	s.Bool(&c.RedisCluster, "redis-cluster", false, "treat the Redis URL as a Redis Cluster seed")
 	s.String(&c.RedisCAFile, "redis-ca-file", "", "PEM file of the CAs that sign the Redis server's certificate (rediss:// only; empty: the system's roots)")
 	s.String(&c.RedisCertFile, "redis-cert-file", "", "PEM file of the client certificate presented to Redis (rediss:// only; with --redis-key-file)")
@@ -124,6 +124,13 @@ func (c *Common) validateTLS() error {
 	}
 	if err := f.Check(); err != nil {
 		return fmt.Errorf("redis-cert-file, redis-key-file: %w", err)
+	}
+	if redisconn.IsSentinelURL(c.RedisURL) {
+		if !strings.HasPrefix(strings.TrimSpace(c.RedisURL), "rediss+sentinel://") {
+			return errors.New("redis-ca-file, redis-cert-file and redis-key-file need a rediss+sentinel:// redis-url")
+		}
+		_, err := f.Config()
+		return err
 	}
 	for _, u := range strings.Split(c.RedisURL, ",") {
 		if !strings.HasPrefix(strings.TrimSpace(u), "rediss://") {

@@ -44,6 +44,9 @@ import (
 type committer struct {
 	rdb     redis.UniversalClient
 	timeout time.Duration
+	// minReplicas and replicaTimeout: WAIT after each call (replicas.go).
+	minReplicas    int
+	replicaTimeout time.Duration
 
 	mu       sync.Mutex
 	queue    []*pendingAppend
@@ -140,14 +143,16 @@ func (c *committer) take() []*pendingAppend {
 	return take
 }
 
+// partCall is one partition's call of a flush.
+type partCall struct {
+	call scripts.AppendCall
+	reqs []*pendingAppend
+	cmd  *redis.Cmd
+}
+
 // flush sends one call per partition of take, in one pipeline, and
 // answers each request.
 func (c *committer) flush(take []*pendingAppend) {
-	type partCall struct {
-		call scripts.AppendCall
-		reqs []*pendingAppend
-		cmd  *redis.Cmd
-	}
 	var calls []*partCall
 	byPart := map[int]*partCall{}
 	now := time.Now()
@@ -177,6 +182,7 @@ func (c *committer) flush(take []*pendingAppend) {
 	// it.
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
+	ctx, acks := c.replicaAcks(ctx)
 	pipe := c.rdb.Pipeline()
 	for _, pc := range calls {
 		k, a := pc.call.Args()
@@ -205,6 +211,9 @@ func (c *committer) flush(take []*pendingAppend) {
 	}
 	for _, pc := range calls {
 		res, err := pc.call.Parse(pc.cmd)
+		if err == nil {
+			err = c.replicated(ctx, acks, pc, res)
+		}
 		for i, pa := range pc.reqs {
 			if err != nil {
 				pa.err = err

@@ -36,6 +36,9 @@ const (
 	DefaultBacklogLimit = 1_000_000
 	// DefaultMaxClockSkew is how far in the future a point's timestamp may be.
 	DefaultMaxClockSkew = point.DefaultMaxClockSkew
+	// DefaultReplicaAckTimeout is how long an upload waits for the replicas
+	// of --min-replicas-acked.
+	DefaultReplicaAckTimeout = time.Second
 	// DefaultIdempotencyTTL is how long an Idempotency-Key is remembered.
 	DefaultIdempotencyTTL = 24 * time.Hour
 	// DefaultReadHeaderTimeout bounds reading a request's headers.
@@ -93,6 +96,8 @@ const (
 	MaxMaxRangeBuckets = 20_000
 	// MaxMaxInFlight bounds --max-in-flight.
 	MaxMaxInFlight = 100_000
+	// MaxMinReplicasAcked bounds --min-replicas-acked.
+	MaxMinReplicasAcked = 16
 )
 
 // RouterConfig is what the HTTP handlers need to know: limits and timeouts
@@ -123,6 +128,16 @@ type RouterConfig struct {
 	// IdempotencyTTL is how long an Idempotency-Key is remembered: a retry
 	// within it is stored once. Default DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
+	// MinReplicasAcked is how many replicas of each Redis master an upload
+	// wrote to must have its points (WAIT) before it answers 200; when
+	// fewer do within ReplicaAckTimeout it answers 503 (the points are
+	// stored on the master: a retry with the same Idempotency-Key waits
+	// again and stores nothing twice). 0 answers once the master has them.
+	// Default 0.
+	MinReplicasAcked int
+	// ReplicaAckTimeout bounds the wait for MinReplicasAcked; it must be
+	// shorter than RedisTimeout. Default DefaultReplicaAckTimeout.
+	ReplicaAckTimeout time.Duration
 	// MaxRangeBuckets bounds the bucket reads of one ranged /retrieve
 	// (per partition read); more is 400. Default DefaultMaxRangeBuckets.
 	MaxRangeBuckets int
@@ -172,6 +187,7 @@ func DefaultRouterConfig() RouterConfig {
 		BacklogLimit:         DefaultBacklogLimit,
 		MaxClockSkew:         DefaultMaxClockSkew,
 		IdempotencyTTL:       DefaultIdempotencyTTL,
+		ReplicaAckTimeout:    DefaultReplicaAckTimeout,
 		MaxRangeBuckets:      DefaultMaxRangeBuckets,
 		MaxInFlight:          DefaultMaxInFlight,
 		MaxInFlightPerClient: DefaultMaxInFlightPerClient,
@@ -216,7 +232,7 @@ func (c RouterConfig) Validate() error {
 		errs = append(errs, fmt.Errorf("max-in-flight-per-client must be 0 (off) up to max-in-flight (%d), got %d",
 			c.MaxInFlight, c.MaxInFlightPerClient))
 	}
-	errs = append(errs, c.validateRates())
+	errs = append(errs, c.validateRates(), c.validateReplicas())
 	return errors.Join(errs...)
 }
 
@@ -262,6 +278,8 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.RedisTimeout, "redis-timeout", DefaultRedisTimeout, "time the Redis work of one request may take before it answers 503")
 	s.Int64(&c.BacklogLimit, "backlog-limit", DefaultBacklogLimit, "entries a partition stream may hold before uploads to it answer 503 (0 = no limit)")
 	s.Duration(&c.MaxClockSkew, "max-clock-skew", DefaultMaxClockSkew, "how far in the future a point's timestamp may be")
+	s.Int(&c.MinReplicasAcked, "min-replicas-acked", 0, "replicas of each Redis master an upload wrote to that must have its points (WAIT) before it answers 200; 503 when fewer do within --replica-ack-timeout (0 = the master alone)")
+	s.Duration(&c.ReplicaAckTimeout, "replica-ack-timeout", DefaultReplicaAckTimeout, "how long an upload waits for --min-replicas-acked replicas (less than --redis-timeout)")
 	s.Duration(&c.IdempotencyTTL, "idempotency-ttl", DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered")
 	s.Duration(&c.ReadHeaderTimeout, "read-header-timeout", DefaultReadHeaderTimeout, "time to read a request's headers")
 	s.Duration(&c.ReadTimeout, "read-timeout", DefaultReadTimeout, "time to read a whole request (0 = none)")
@@ -298,6 +316,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxHeaderBytes < 4<<10 || c.MaxHeaderBytes > 1<<20 {
 		errs = append(errs, fmt.Errorf("max-header-bytes must be %d..%d, got %d", 4<<10, 1<<20, c.MaxHeaderBytes))
+	}
+	if c.MinReplicasAcked > 0 && c.RedisURL == "" {
+		errs = append(errs, errors.New("min-replicas-acked needs a redis-url: the embedded Redis has no replicas"))
 	}
 	if c.RequireAuth && c.APIKeysFile == "" && c.APIKeys == "" {
 		errs = append(errs, errors.New("require-auth is set but neither api-keys-file nor api-keys is"))

@@ -34,6 +34,7 @@ const (
 	msgNoData             = "No data available for processing"
 	msgStorageUnavailable = "storage unavailable, retry later"
 	msgBacklog            = "the processors are behind: the backlog of unprocessed points is over its limit, retry later"
+	msgNotReplicated      = "the points are stored on the Redis master but not yet on enough of its replicas; retry with the same Idempotency-Key: they are stored once"
 	msgInvalidPoints      = "the request body holds invalid points; nothing was stored"
 )
 

@@ -102,6 +102,7 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 		h.wins = defaultWindows()
 	}
 	h.commit = newCommitter(d.Redis, cfg.RedisTimeout)
+	h.commit.minReplicas, h.commit.replicaTimeout = cfg.MinReplicasAcked, cfg.ReplicaAckTimeout
 	if cfg.MaxInFlight > 0 {
 		h.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	}

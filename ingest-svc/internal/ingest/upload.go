@@ -14,6 +14,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/scripts"
 )
 
@@ -236,6 +237,11 @@ func (h *handlers) abortStore(c *gin.Context, err error, res storeResult, n int,
 			"%d of %d points were stored before the failure; %s", res.Stored, n, retry)})
 	}
 	h.log.Warn("upload not stored", "points", n, "stored", res.Stored, "err", err)
+	if errors.Is(err, redisconn.ErrNotReplicated) {
+		c.Set(reasonKey, "not_replicated")
+		abortUnavailable(c, msgNotReplicated, errorDetail{Message: err.Error()})
+		return
+	}
 	if errors.Is(err, scripts.ErrBacklog) {
 		c.Set(reasonKey, "backlog")
 		abortUnavailable(c, msgBacklog, details...)

@@ -62,12 +62,21 @@ func (w *partition) run(ctx, finish context.Context) error {
 	}
 	nextClaim := time.Now() // claim once at start: a dead consumer's entries may be waiting
 	delay := retryMin
+	reread := false
 	for ctx.Err() == nil {
 		if !time.Now().Before(nextClaim) {
 			if err := w.claim(ctx, finish); err != nil {
 				return err
 			}
 			nextClaim = time.Now().Add(w.p.cfg.ClaimInterval)
+		}
+		if reread {
+			// A read failed (failover.go, mustReread): count what it may
+			// have delivered before reading new entries.
+			if err := w.drainOwn(ctx, finish); err != nil {
+				return err
+			}
+			reread = false
 		}
 		// The read uses finish, not ctx: a blocked XREADGROUP cancelled at
 		// shutdown could lose its reply while Redis delivers entries to us,
@@ -83,6 +92,7 @@ func (w *partition) run(ctx, finish context.Context) error {
 				break
 			}
 			delay = min(2*delay, retryMax)
+			reread = reread || mustReread(err)
 			continue
 		}
 		delay = retryMin
@@ -429,7 +439,7 @@ func (w *partition) applyCall(finish context.Context, c *call, nowMs int64) erro
 		var err error
 		res, err = b.Run(ctx, w.p.client, keys.Group)
 		var rerr redis.Error
-		if errors.As(err, &rerr) {
+		if errors.As(err, &rerr) && !notRun(err) {
 			failedInRedis = true
 		}
 		return err

@@ -35,6 +35,7 @@ const startTimeout = 30 * time.Second
 type Cluster struct {
 	tb    testing.TB
 	Nodes []*Node
+	args  []string // extra redis-server arguments of every node
 }
 
 // Node is one master of a Cluster.
@@ -67,20 +68,34 @@ func Require(tb testing.TB) {
 // every node with tb.Cleanup.
 func Start(tb testing.TB, masters int, args ...string) *Cluster {
 	tb.Helper()
+	return start(tb, masters, 0, args)
+}
+
+// StartWithReplicas is Start with replicas replicas of every master (the
+// nodes after the first masters; redis-cli chooses which master each
+// replicates) and waits until every replica's link to its master is up.
+// Give "--cluster-node-timeout" in args for a failover within seconds.
+func StartWithReplicas(tb testing.TB, masters, replicas int, args ...string) *Cluster {
+	tb.Helper()
+	return start(tb, masters, replicas, args)
+}
+
+func start(tb testing.TB, masters, replicas int, args []string) *Cluster {
+	tb.Helper()
 	Require(tb)
 	if masters < 3 {
 		tb.Fatalf("clustertest: redis-cli --cluster create needs at least 3 masters, got %d", masters)
 	}
-	c := &Cluster{tb: tb}
+	c := &Cluster{tb: tb, args: args}
 	tb.Cleanup(c.kill)
-	for range masters {
+	for range masters * (1 + replicas) {
 		c.Nodes = append(c.Nodes, c.startNode(args))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	create := []string{"--cluster", "create"}
 	create = append(create, c.Addrs()...)
-	create = append(create, "--cluster-replicas", "0", "--cluster-yes")
+	create = append(create, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	if out, err := exec.CommandContext(ctx, "redis-cli", create...).CombinedOutput(); err != nil {
 		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -94,6 +109,11 @@ func Start(tb testing.TB, masters int, args ...string) *Cluster {
 		}
 		n.ID = id
 	}
+	if replicas > 0 {
+		if err := c.WaitReplicasUp(ctx); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	return c
 }
 
@@ -103,9 +123,30 @@ func (c *Cluster) startNode(args []string) *Node {
 	if err != nil {
 		c.tb.Fatal(err)
 	}
-	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: c.tb.TempDir(), done: make(chan struct{})}
+	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: c.tb.TempDir()}
 	n.rdb = redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1})
 	c.tb.Cleanup(func() { n.rdb.Close() })
+	c.run(n, args)
+	return n
+}
+
+// Restart starts a killed node again on its port and directory: it
+// reads its nodes.conf and AOF and rejoins the cluster (as a replica of
+// the master that replaced it, if one did).
+func (c *Cluster) Restart(n *Node) {
+	c.tb.Helper()
+	if n.cmd != nil {
+		c.tb.Fatal("clustertest: Restart of a running node")
+	}
+	c.run(n, c.args)
+}
+
+// run starts redis-server for n and waits until it answers PING.
+func (c *Cluster) run(n *Node, args []string) {
+	c.tb.Helper()
+	_, portStr, _ := net.SplitHostPort(n.Addr)
+	port, _ := strconv.Atoi(portStr)
+	n.done = make(chan struct{})
 	all := append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", n.Dir,
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
@@ -118,12 +159,11 @@ func (c *Cluster) startNode(args []string) *Node {
 	if err := n.cmd.Start(); err != nil {
 		c.tb.Fatalf("start redis-server: %v", err)
 	}
-	go func() { n.cmd.Wait(); close(n.done) }()
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(n.cmd, n.done)
 	if err := redistest.WaitPing(n.rdb, n.done, 10*time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
 		c.tb.Fatalf("redis-server on %s: %v\n%s", n.Addr, err, log)
 	}
-	return n
 }
 
 // WaitOK polls every node until each reports cluster_state:ok, all 16384

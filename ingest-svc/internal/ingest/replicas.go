@@ -1,0 +1,67 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/geostream/geostream/streamkit/redisconn"
+	"github.com/geostream/geostream/streamkit/scripts"
+)
+
+// validateReplicas checks MinReplicasAcked and ReplicaAckTimeout.
+func (c RouterConfig) validateReplicas() error {
+	var errs []error
+	if c.MinReplicasAcked < 0 || c.MinReplicasAcked > MaxMinReplicasAcked {
+		errs = append(errs, fmt.Errorf("min-replicas-acked must be 0..%d, got %d", MaxMinReplicasAcked, c.MinReplicasAcked))
+	}
+	if c.MinReplicasAcked > 0 && (c.ReplicaAckTimeout <= 0 || c.ReplicaAckTimeout >= c.RedisTimeout) {
+		errs = append(errs, fmt.Errorf("replica-ack-timeout must be positive and less than redis-timeout (%v), got %v",
+			c.RedisTimeout, c.ReplicaAckTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// replicaAcks returns ctx under which the flush's pipelines are followed
+// by WAIT on each connection that wrote (redisconn.WithReplicaAcks), nil
+// acks when MinReplicasAcked is 0.
+func (c *committer) replicaAcks(ctx context.Context) (context.Context, *redisconn.ReplicaAcks) {
+	return redisconn.WithReplicaAcks(ctx, c.minReplicas, c.replicaTimeout)
+}
+
+// replicated returns nil when the call of pc reached MinReplicasAcked
+// replicas, and an error wrapping redisconn.ErrNotReplicated otherwise.
+//
+// A request replayed from its idempotency marker wrote nothing now: the
+// WAIT after it proves only the connection's own writes replicated, and
+// the marker and points were written earlier, perhaps on another
+// connection, perhaps not replicated yet (that attempt was answered 503).
+// So a call with a replay is followed by a fence: a write on the same
+// master after the replay (PEXPIRE of the marker, which also restarts its
+// TTL) and WAIT for it. The replication stream is ordered, so a replica
+// that has the fence has the earlier write too.
+func (c *committer) replicated(ctx context.Context, acks *redisconn.ReplicaAcks, pc *partCall, res []scripts.AppendResult) error {
+	if acks == nil {
+		return nil
+	}
+	if err := acks.Check(pc.cmd); err != nil {
+		return err
+	}
+	for i, r := range res {
+		b := pc.reqs[i].batch
+		if r.Err != nil || !r.Replayed || b.Marker == "" {
+			continue
+		}
+		fctx, facks := c.replicaAcks(ctx)
+		pipe := c.rdb.Pipeline()
+		fence := pipe.PExpire(fctx, b.Marker, time.Duration(b.MarkerTTLMs)*time.Millisecond)
+		if _, err := pipe.Exec(fctx); err != nil && !errors.Is(err, redis.Nil) {
+			return fmt.Errorf("replica fence: %w", err)
+		}
+		return facks.Check(fence)
+	}
+	return nil
+}
