@@ -137,7 +137,10 @@ func figureSpecs(cfg Config) []figureSpec {
 			ceil: func(r *RepResult) float64 { return ms(r.RetrieveBig.Floor.P50) }, target: "≤ 1.20", met: atMost(1.2)},
 		withBudget(figureSpec{key: "slowest_redis_call_ms", name: "longest Redis call (SLOWLOG)", unit: "ms",
 			value: func(r *RepResult) float64 {
-				c, _ := r.slowest()
+				c, phase := r.slowest()
+				if phase == "" && !r.hasPhaseTimes() {
+					return math.NaN()
+				}
 				return float64(c.Micros) / 1000
 			}, target: "≤ 1 ms", detail: slowestDetail}, 1),
 		withBudget(figureSpec{key: "redis_bytes_per_point", name: "Redis stream bytes per point", unit: "bytes",
@@ -147,11 +150,11 @@ func figureSpecs(cfg Config) []figureSpec {
 		withBudget(figureSpec{key: "ingest_rss_mb", name: "ingest-svc peak RSS", unit: "MB",
 			value: func(r *RepResult) float64 { return mb(r.IngestRSS) }, target: "≤ 100 MB"}, 100),
 		withBudget(figureSpec{key: "idem_bytes_per_key", name: "Redis memory per remembered Idempotency-Key", unit: "bytes",
-			value: func(r *RepResult) float64 { return r.Steady.Idem.BytesPerKey }, target: "≤ 40 B"}, 40),
+			value: func(r *RepResult) float64 { return r.steadyOr(r.Steady.Idem.BytesPerKey) }, target: "≤ 40 B"}, 40),
 		// Flat: growth per upload once the TTL has passed, against the
 		// growth before it (markers that never expired would keep it at 1).
 		{key: "idem_growth_after_ttl", name: "  memory growth per keyed upload after the TTL", unit: "bytes",
-			value: func(r *RepResult) float64 { return r.Steady.Idem.GrowthAfter }, ceiling: "before the TTL",
+			value: func(r *RepResult) float64 { return r.steadyOr(r.Steady.Idem.GrowthAfter) }, ceiling: "before the TTL",
 			ceil: func(r *RepResult) float64 { return r.Steady.Idem.GrowthBefore }, target: "flat: ≤ 0.25 or ≤ 4 B",
 			met: func(v, q float64) bool { return v <= 4 || q <= 0.25 }},
 
@@ -176,7 +179,7 @@ func figureSpecs(cfg Config) []figureSpec {
 			value: func(r *RepResult) float64 { return r.SingleE2E.PointsPS }, ceiling: "no-op gin handler",
 			ceil: func(r *RepResult) float64 { return r.Noop.Rate() }},
 		{key: "steady_pps", name: steady + ": acknowledged", unit: "points/s",
-			value: func(r *RepResult) float64 { return r.Steady.Sim.AckedPerSecond }, ceiling: "asked",
+			value: func(r *RepResult) float64 { return r.steadyOr(r.Steady.Sim.AckedPerSecond) }, ceiling: "asked",
 			ceil: constant(cfg.SteadyRate)},
 		{key: "drain_pps", name: "processor drain of a backlog", unit: "points/s",
 			value: func(r *RepResult) float64 { return r.Drain }, ceiling: "XREADGROUP+XACK drain, entries",
@@ -218,27 +221,46 @@ func withBudget(s figureSpec, limit float64) figureSpec {
 }
 
 // redisUs returns the CPU microseconds Redis's main thread (INFO cpu) used
-// per point of a phase.
+// per point of a phase; NaN when the phase has no points.
 func (r *RepResult) redisUs(phase string) float64 {
 	st, ok := r.Phases[phase]
 	if !ok || st.Points <= 0 {
-		return 0
+		return math.NaN()
 	}
 	return st.RedisCPU.Main / float64(st.Points) * 1e6
 }
 
 // cpuUs returns the CPU microseconds the named processes used
-// (/proc/PID/stat) per point of a phase.
+// (/proc/PID/stat) per point of a phase; NaN when the phase has no points.
 func (r *RepResult) cpuUs(phase string, procs ...string) float64 {
 	st, ok := r.Phases[phase]
 	if !ok || st.Points <= 0 {
-		return 0
+		return math.NaN()
 	}
 	var s float64
 	for _, p := range procs {
 		s += st.CPU[p]
 	}
 	return s / float64(st.Points) * 1e6
+}
+
+// steadyOr returns v, or NaN when the repetition has no steady phase.
+func (r *RepResult) steadyOr(v float64) float64 {
+	if r.Steady.Sim.ElapsedSeconds == 0 {
+		return math.NaN()
+	}
+	return v
+}
+
+// hasPhaseTimes reports whether the phases were recorded by this version
+// of the benchmark (with their duration, and their slow logs read).
+func (r *RepResult) hasPhaseTimes() bool {
+	for _, st := range r.Phases {
+		if st.Seconds > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // ceilingPhases are the phases that measure the machine, not geostream:
@@ -289,26 +311,41 @@ func figures(cfg Config, reps []*RepResult) []Figure {
 	var out []Figure
 	for _, s := range figureSpecs(cfg) {
 		f := Figure{Key: s.key, Name: s.name, Unit: s.unit, Ceiling: s.ceiling, Target: s.target}
-		var ceils []float64
+		var ceils, vals []float64
 		for _, r := range reps {
+			// NaN: not measured in this repetition (a results file of an
+			// older benchmark, or a phase without points).
 			v := s.value(r)
+			if math.IsNaN(v) {
+				f.PerRep = append(f.PerRep, 0)
+				continue
+			}
 			f.PerRep = append(f.PerRep, v)
+			vals = append(vals, v)
 			if s.ceil != nil {
 				c := s.ceil(r)
+				if math.IsNaN(c) {
+					continue
+				}
 				ceils = append(ceils, c)
 				if c > 0 {
 					f.RatioRep = append(f.RatioRep, v/c)
 				}
 			}
 		}
-		f.Value = median(f.PerRep)
+		if len(vals) == 0 {
+			f.Detail = "not measured"
+			out = append(out, f)
+			continue
+		}
+		f.Value = median(vals)
 		if s.detail != nil {
 			f.Detail = s.detail(reps)
 		}
 		if s.ceil != nil {
 			f.CeilVal, f.Ratio = median(ceils), median(f.RatioRep)
 		}
-		if s.met != nil {
+		if s.met != nil && (s.ceil == nil || len(f.RatioRep) > 0) {
 			met := s.met(f.Value, f.Ratio)
 			f.Met = &met
 		}

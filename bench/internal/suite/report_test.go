@@ -44,13 +44,14 @@ func repOf(n int, e2eRedis, xaddRedis, procCPU float64, slowUs int64) *RepResult
 	return &RepResult{
 		Rep: n,
 		Phases: map[string]phaseStats{
-			"xadd":   {Points: 1_000_000, RedisCPU: harness.RedisCPU{Main: xaddRedis}, Slowest: harness.SlowCall{Micros: 50_000, Command: "XADD"}},
+			"xadd":   {Seconds: 1, Points: 1_000_000, RedisCPU: harness.RedisCPU{Main: xaddRedis}, Slowest: harness.SlowCall{Micros: 50_000, Command: "XADD"}},
 			"e2e":    {Points: 100_000, RedisCPU: harness.RedisCPU{Main: e2eRedis}, Slowest: harness.SlowCall{Micros: slowUs, Command: "EVALSHA applysums.lua"}},
 			"steady": {Points: 20_000, CPU: map[string]float64{"processor": procCPU, "ingest": 0.1}, Slowest: harness.SlowCall{Micros: 300, Command: "XREADGROUP"}},
 			"single": {Points: 0, CPU: map[string]float64{"ingest": 1}}, // no points: no figure
 		},
-		Single: load.Result{OK: 70, Duration: time.Second},
-		Noop:   load.Result{OK: 100, Duration: time.Second},
+		Single:  load.Result{OK: 70, Duration: time.Second},
+		Noop:    load.Result{OK: 100, Duration: time.Second},
+		XAddOps: 100_000, // end to end 0 points/s: a miss
 	}
 }
 
@@ -77,8 +78,11 @@ func TestFigures(t *testing.T) {
 	if f.Value != 0.9 || f.Met == nil || !*f.Met || !strings.Contains(f.Detail, "2.50 ms: EVALSHA applysums.lua (e2e, rep 2)") {
 		t.Errorf("longest call = %+v, want a median of 0.9 ms (ceiling phases left out), the longest named", f)
 	}
-	if f := figureByKey(t, figs, "cpu_single_us"); f.Value != 0 || f.Ratio != 0 {
-		t.Errorf("a phase without points gives 0, got %+v", f)
+	if f := figureByKey(t, figs, "cpu_single_us"); f.Value != 0 || f.Met != nil || f.Detail != "not measured" {
+		t.Errorf("a phase without points is not measured, got %+v", f)
+	}
+	if f := figureByKey(t, figs, "idem_bytes_per_key"); f.Met != nil || f.Detail != "not measured" {
+		t.Errorf("without a steady phase: %+v, want not measured", f)
 	}
 	f = figureByKey(t, figs, "single_post_rps")
 	if f.Value != 70 || f.CeilVal != 100 || f.Ratio != 0.7 || f.Met != nil {
