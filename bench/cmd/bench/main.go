@@ -71,10 +71,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		bin     = fs.String("bin", "", "directory holding ingest-svc, processor-svc and bench")
+		bin     = fs.String("bin", "", "directory holding ingest-svc, processor-svc, simulator and bench")
 		quick   = fs.Bool("quick", false, "smoke run: 1 repetition, 2 s loads, a 200k big store (figures not comparable)")
 		reps    = fs.Int("reps", 0, "repetitions; figures are medians (default 3, quick 1)")
 		dur     = fs.Duration("duration", 0, "length of each timed load (default 8s, quick 2s)")
+		steady  = fs.Duration("steady", 0, "length of the steady simulator load (default 30s, quick 8s; at most 55s)")
+		idemTTL = fs.Duration("idempotency-ttl", 0, "ingest-svc's --idempotency-ttl in the steady phase (default 10s, quick 3s)")
 		out     = fs.String("out", "", "where to write the results as JSON (default bench/results/latest.json, quick bench/results/quick.json; \"-\": nowhere)")
 		md      = fs.String("markdown", "", "also write the table as Markdown to this file")
 		profile = fs.String("profile", "", "record perf profiles of the services and Redis during the first repetition into this directory")
@@ -94,6 +96,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *dur > 0 {
 		cfg.Duration = *dur
+	}
+	if *steady > 0 {
+		cfg.SteadyDuration = *steady
+	}
+	if *idemTTL > 0 {
+		cfg.IdemTTL = *idemTTL
 	}
 	cfg.BinDir, cfg.WorkDir, cfg.ProfileDir = *bin, *work, *profile
 	cfg.UseWrk = load.HaveWrk() && !*noWrk

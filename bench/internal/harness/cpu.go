@@ -78,19 +78,29 @@ func (m *CPUMeter) Add(name string, pid int) {
 	m.start[name] = 0
 }
 
-// Cores returns, per name (and "machine"), the cores used on average since
-// NewCPUMeter: 1.0 is one core busy the whole time.
-func (m *CPUMeter) Cores() map[string]float64 {
-	wall := time.Since(m.wall).Seconds()
-	out := map[string]float64{}
+// Used returns, per name (and "machine"), the CPU seconds used since
+// NewCPUMeter, and the seconds of wall time since.
+func (m *CPUMeter) Used() (cpu map[string]float64, wall float64) {
+	wall = time.Since(m.wall).Seconds()
+	cpu = map[string]float64{}
 	for name, pid := range m.pids {
 		t, err := CPUTime(pid)
 		if err == nil {
-			out[name] = round3((t - m.start[name]).Seconds() / wall)
+			cpu[name] = (t - m.start[name]).Seconds()
 		}
 	}
 	if t, err := MachineBusy(); err == nil {
-		out["machine"] = round3((t - m.start["machine"]).Seconds() / wall)
+		cpu["machine"] = (t - m.start["machine"]).Seconds()
+	}
+	return cpu, wall
+}
+
+// Cores returns cpu (from Used) as cores used on average over wall
+// seconds: 1.0 is one core busy the whole time.
+func Cores(cpu map[string]float64, wall float64) map[string]float64 {
+	out := map[string]float64{}
+	for name, s := range cpu {
+		out[name] = round3(s / wall)
 	}
 	return out
 }

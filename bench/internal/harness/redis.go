@@ -13,7 +13,8 @@ import (
 )
 
 // Redis is a redis-server started for the run, configured as
-// docker-compose.yml runs it: AOF on, fsync every second, no eviction.
+// docker-compose.yml runs it: AOF on, fsync every second, no eviction; its
+// slow log keeps every call of SlowlogThreshold or more.
 type Redis struct {
 	*Proc
 	Client *redis.Client
@@ -30,12 +31,16 @@ func StartRedis(dir string) (*Redis, error) {
 	p, err := Start(dir, "redis", "redis-server",
 		"--port", port, "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", dir,
 		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
-		"--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis-server.log"))
+		"--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis-server.log"),
+		"--slowlog-log-slower-than", strconv.FormatInt(SlowlogThreshold.Microseconds(), 10),
+		"--slowlog-max-len", strconv.Itoa(SlowlogMaxLen))
 	if err != nil {
 		return nil, err
 	}
 	p.Addr = addr
-	r := &Redis{Proc: p, Client: redis.NewClient(&redis.Options{Addr: addr, PoolSize: 16, ReadTimeout: 30 * time.Second})}
+	r := &Redis{Proc: p, Client: redis.NewClient(&redis.Options{
+		Addr: addr, PoolSize: 16, ReadTimeout: 30 * time.Second, ClientName: HarnessClient,
+	})}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -112,10 +117,8 @@ type CmdStat struct {
 }
 
 func infoField(info, field string) string {
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			return v
-		}
+	if v, ok := ParseInfo(info)[field]; ok {
+		return v
 	}
 	return "?"
 }

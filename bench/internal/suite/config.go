@@ -42,6 +42,17 @@ type Config struct {
 	BackgroundRate float64
 	// XAddN is redis-benchmark's -n.
 	XAddN int
+	// SteadyRate, SteadyDevices and SteadyBatch shape the steady phase's
+	// simulator load (points/s, devices, points a request); SteadyDuration
+	// is its length (at most 55 s: its event times stay in one minute).
+	SteadyRate     float64
+	SteadyDevices  int
+	SteadyBatch    int
+	SteadyDuration time.Duration
+	// IdemTTL is ingest-svc's --idempotency-ttl in the steady phase: short,
+	// so that the markers' memory reaches its steady state and its end is
+	// seen within the phase.
+	IdemTTL time.Duration
 	// UseWrk selects wrk as the HTTP load generator (else Go's).
 	UseWrk bool
 	// ProfileDir, when set, receives perf profiles of the services and of
@@ -58,6 +69,8 @@ func Full() Config {
 		Conns: 64, BatchConns: 16, BatchPoints: 500, Partitions: 4,
 		SmallStore: 10_000, BigStore: 1_000_000,
 		RetrieveRate: 200, BackgroundRate: 4, XAddN: 1_000_000,
+		SteadyRate: 2000, SteadyDevices: 500, SteadyBatch: 20,
+		SteadyDuration: 30 * time.Second, IdemTTL: 10 * time.Second,
 	}
 }
 
@@ -67,6 +80,7 @@ func Quick() Config {
 	c := Full()
 	c.Reps, c.Duration, c.Warmup = 1, 2*time.Second, 0
 	c.BigStore, c.XAddN = 200_000, 200_000
+	c.SteadyDuration, c.IdemTTL = 8*time.Second, 3*time.Second
 	c.Quick = true
 	return c
 }
@@ -88,6 +102,13 @@ func (c Config) Validate() error {
 	}
 	if c.SmallStore < int64(c.BatchPoints) || c.BigStore <= c.SmallStore {
 		errs = append(errs, fmt.Errorf("stores must satisfy batch points ≤ small (%d) < big (%d)", c.SmallStore, c.BigStore))
+	}
+	if c.SteadyRate <= 0 || c.SteadyDevices < 1 || c.SteadyBatch < 1 {
+		errs = append(errs, errors.New("steady rate, devices and batch must be positive"))
+	}
+	if c.IdemTTL < time.Second || c.SteadyDuration < c.IdemTTL+3*time.Second || c.SteadyDuration > 55*time.Second {
+		errs = append(errs, fmt.Errorf("steady phase must satisfy 1s ≤ idempotency TTL (%v), TTL + 3s ≤ duration (%v) ≤ 55s",
+			c.IdemTTL, c.SteadyDuration))
 	}
 	return errors.Join(errs...)
 }

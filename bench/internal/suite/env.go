@@ -61,13 +61,14 @@ func (e *env) commonArgs(prefix string) ([]string, string, error) {
 
 // startIngest starts ingest-svc with its defaults, except a backlog limit
 // high enough that the ingest-only phases (no processor running) are not
-// refused: the script still checks it, so the work per call is the same.
-func (e *env) startIngest(prefix string) (*harness.Proc, error) {
+// refused (the script still checks it, so the work per call is the same),
+// and extra flags.
+func (e *env) startIngest(prefix string, extra ...string) (*harness.Proc, error) {
 	args, addr, err := e.commonArgs(prefix)
 	if err != nil {
 		return nil, err
 	}
-	args = append(args, "--backlog-limit", "100000000")
+	args = append(append(args, "--backlog-limit", "100000000"), extra...)
 	return harness.StartHTTP(e.dir, "ingest-svc", addr, "/readyz", e.bin("ingest-svc"), args...)
 }
 
@@ -100,27 +101,40 @@ func streams(sc *keys.Schema) []string {
 	return s
 }
 
-// stored returns how many entries were ever appended to the partition
-// streams (XINFO STREAM entries-added; a missing stream counts 0).
-func (e *env) stored(ctx context.Context, sc *keys.Schema) (int64, error) {
-	pipe := e.redis.Client.Pipeline()
-	cmds := make([]*redis.XInfoStreamCmd, sc.Partitions())
-	for p := range cmds {
-		cmds[p] = pipe.XInfoStream(ctx, sc.Stream(p))
+// ingest-svc's counters of what it stored: points, and uploads (with
+// their points, each a histogram observation). Replays of an
+// Idempotency-Key count again; the benchmark's wrk loads send no keys.
+const (
+	acceptedPoints  = "geostream_ingest_points_accepted_total"
+	acceptedUploads = "geostream_ingest_batch_points_count"
+)
+
+// accepted returns the points and uploads an ingest-svc has stored since
+// it started, from its own metrics. Points are counted this way, never
+// from the streams' entries: an entry may hold several points.
+func (e *env) accepted(ctx context.Context, ingest *harness.Proc) (points, uploads int64, err error) {
+	m, err := harness.Scrape(ctx, e.http, ingest.URL()+"/metrics")
+	if err != nil {
+		return 0, 0, err
 	}
-	_, _ = pipe.Exec(ctx)
-	var n int64
-	for _, c := range cmds {
-		info, err := c.Result()
-		if err != nil {
-			if strings.Contains(err.Error(), "no such key") {
-				continue
-			}
-			return 0, fmt.Errorf("xinfo stream: %w", err)
+	return int64(m[acceptedPoints]), int64(m[acceptedUploads]), nil
+}
+
+// settled is accepted once the counter has stopped moving: requests a load
+// generator left in flight when it stopped are still stored (and counted)
+// after it returns. It reads every 50 ms until two reads agree, for at most
+// 10 s.
+func (e *env) settled(ctx context.Context, ingest *harness.Proc) (points, uploads int64, err error) {
+	points, uploads, err = e.accepted(ctx, ingest)
+	for deadline := time.Now().Add(10 * time.Second); err == nil && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond) // polling interval
+		p, u, err2 := e.accepted(ctx, ingest)
+		if err2 != nil || (p == points && u == uploads) {
+			return points, uploads, err2
 		}
-		n += info.EntriesAdded
+		points, uploads = p, u
 	}
-	return n, nil
+	return points, uploads, err
 }
 
 // countedRedis returns the points counted in the partitions' totals, read
@@ -168,7 +182,8 @@ func (e *env) counted(ctx context.Context, ingest *harness.Proc) (int64, error) 
 }
 
 // waitCounted polls /retrieve every 20 ms until data_count reaches want,
-// and returns when it first saw it reached.
+// and returns when it first saw it reached. (Points, not entries: the
+// processors count points into the totals whatever an entry holds.)
 func (e *env) waitCounted(ctx context.Context, ingest *harness.Proc, want int64, timeout time.Duration) (time.Time, error) {
 	deadline := time.Now().Add(timeout)
 	var last int64
@@ -203,19 +218,64 @@ func (e *env) warm(ctx context.Context, s load.Spec) error {
 }
 
 // streamBytes returns the memory of the partition streams (MEMORY USAGE
-// with every listpack sampled) and the entries they hold.
-func (e *env) streamBytes(ctx context.Context, sc *keys.Schema) (bytes, entries int64, err error) {
-	for _, s := range streams(sc) {
-		b, err := e.redis.Client.MemoryUsage(ctx, s, 0).Result()
-		if err != nil {
-			return 0, 0, fmt.Errorf("memory usage %s: %w", s, err)
-		}
-		n, err := e.redis.Client.XLen(ctx, s).Result()
-		if err != nil {
-			return 0, 0, fmt.Errorf("xlen %s: %w", s, err)
+// with every listpack sampled); a missing stream counts 0.
+func (e *env) streamBytes(ctx context.Context, sc *keys.Schema) (int64, error) {
+	pipe := e.redis.Client.Pipeline()
+	cmds := make([]*redis.IntCmd, sc.Partitions())
+	for p := range cmds {
+		cmds[p] = pipe.MemoryUsage(ctx, sc.Stream(p), 0)
+	}
+	_, _ = pipe.Exec(ctx)
+	var bytes int64
+	for p, c := range cmds {
+		b, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return 0, fmt.Errorf("memory usage %s: %w", sc.Stream(p), err)
 		}
 		bytes += b
-		entries += n
 	}
-	return bytes, entries, nil
+	return bytes, nil
+}
+
+// streamEntries returns the entries the partition streams hold (XLEN).
+func (e *env) streamEntries(ctx context.Context, sc *keys.Schema) (int64, error) {
+	var n int64
+	for _, s := range streams(sc) {
+		v, err := e.redis.Client.XLen(ctx, s).Result()
+		if err != nil {
+			return 0, fmt.Errorf("xlen %s: %w", s, err)
+		}
+		n += v
+	}
+	return n, nil
+}
+
+// stableFor is how long the totals must stay unchanged, once they count
+// what ingest-svc acknowledged, before waitStable takes them as final:
+// requests a load generator cut off when it stopped may have been stored
+// without being acknowledged (nor counted by ingest-svc), and the processor
+// counts them too, within its linger (100 ms) and a call.
+const stableFor = 500 * time.Millisecond
+
+// waitStable polls the partition totals every 20 ms until they count at
+// least atLeast points and have not changed for stableFor, and returns the
+// count and when it was first seen.
+func (e *env) waitStable(ctx context.Context, sc *keys.Schema, atLeast int64, timeout time.Duration) (int64, time.Time, error) {
+	deadline := time.Now().Add(timeout)
+	var last int64 = -1
+	var since time.Time
+	for {
+		n, err := e.countedRedis(ctx, sc)
+		now := time.Now()
+		if err == nil && n != last {
+			last, since = n, now
+		}
+		if err == nil && n >= atLeast && now.Sub(since) >= stableFor {
+			return n, since, nil
+		}
+		if now.After(deadline) || ctx.Err() != nil {
+			return last, since, fmt.Errorf("wait until %d points are counted: %d after %v (error %v)", atLeast, last, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval
+	}
 }

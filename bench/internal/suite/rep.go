@@ -3,7 +3,10 @@ package suite
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/geostream/geostream/bench/internal/ceiling"
@@ -12,22 +15,35 @@ import (
 	"github.com/geostream/geostream/streamkit/keys"
 )
 
-// RepResult is everything one repetition measured.
+// RepResult is everything one repetition measured. Points are counted
+// from ingest-svc's counter of stored points and from the partition totals
+// the processors keep, never from the streams' entries: an entry may hold
+// several points.
 type RepResult struct {
 	Rep int `json:"rep"`
 	// Ceilings.
 	Noop     load.Result `json:"noop"`
 	XAddOps  float64     `json:"xadd_ops_per_s"`
-	RawDrain float64     `json:"raw_drain_points_per_s"`
+	RawDrain float64     `json:"raw_drain_entries_per_s"`
 	// geostream.
-	Single        load.Result `json:"single"`
-	Batch         load.Result `json:"batch_ingest_only"`
-	BatchPoints   float64     `json:"batch_points_per_s"`
-	Drain         float64     `json:"drain_points_per_s"`
-	DrainPoints   int64       `json:"drain_points"`
-	BytesPerPoint float64     `json:"redis_bytes_per_point"`
-	StreamEntries int64       `json:"stream_entries_measured"`
-	E2E           E2EResult   `json:"e2e"`
+	Single      load.Result `json:"single"`
+	Batch       load.Result `json:"batch_ingest_only"`
+	BatchPoints float64     `json:"batch_points_per_s"`
+	Drain       float64     `json:"drain_points_per_s"`
+	DrainPoints int64       `json:"drain_points"`
+	// BytesPerPoint is the streams' MEMORY USAGE after the drain (nothing
+	// trimmed) ÷ the points they hold, StreamPoints, counted by the
+	// processor into the totals; StreamAccepted is what ingest-svc stored.
+	BytesPerPoint  float64   `json:"redis_bytes_per_point"`
+	StreamBytes    int64     `json:"stream_bytes"`
+	StreamPoints   int64     `json:"stream_points"`
+	StreamAccepted int64     `json:"stream_points_accepted"`
+	StreamEntries  int64     `json:"stream_entries"` // XLEN: points per entry, for the record
+	E2E            E2EResult `json:"e2e"`
+	// SingleE2E is the single-point load with a processor running, until
+	// every point is counted.
+	SingleE2E E2EResult    `json:"single_e2e"`
+	Steady    SteadyResult `json:"steady"`
 	// RetrieveSmall and RetrieveBig are timed in the /retrieve stage,
 	// after every repetition's throughput measures (the n-th pair here).
 	RetrieveSmall Retrieve `json:"retrieve_small"`
@@ -38,7 +54,7 @@ type RepResult struct {
 	Phases map[string]phaseStats `json:"phases"`
 }
 
-// E2EResult is the end-to-end phase: batches posted as fast as ingest
+// E2EResult is an end-to-end phase: uploads posted as fast as ingest
 // takes them while a processor counts them.
 type E2EResult struct {
 	Load       load.Result   `json:"load"`
@@ -46,7 +62,7 @@ type E2EResult struct {
 	PointsPS   float64       `json:"points_per_s"`          // from first POST to all counted
 	IngestPS   float64       `json:"ingest_points_per_s"`   // acknowledged, during the load
 	DrainAfter time.Duration `json:"drain_after_load_ns"`   // end of load → all counted
-	MaxBacklog int64         `json:"max_backlog_points"`    // stored − counted, sampled every 100 ms
+	MaxBacklog int64         `json:"max_backlog_points"`    // stored − counted, sampled every 250 ms
 	MaxLag     time.Duration `json:"max_lag_estimate_ns"`   // MaxBacklog at the ingest rate
 	Samples    int           `json:"backlog_samples_taken"` // of MaxBacklog
 }
@@ -89,8 +105,9 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 	if err := e.warm(ctx, single(e.noop.URL())); err != nil {
 		return nil, err
 	}
-	err = e.measure(ctx, r, "noop", map[string]int{"noop": e.noop.Pid()}, func(func(string, int)) (err error) {
+	err = e.measure(ctx, r, "noop", map[string]int{"noop": e.noop.Pid()}, func(p *phase) (err error) {
 		r.Noop, err = e.load(ctx, single(e.noop.URL()))
+		p.points = r.Noop.OK
 		return err
 	})
 	if err != nil {
@@ -100,8 +117,9 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 	if err := e.warm(ctx, single(ingest.URL())); err != nil {
 		return nil, err
 	}
-	err = e.measure(ctx, r, "single", map[string]int{"ingest": ingest.Pid()}, func(func(string, int)) (err error) {
+	err = e.measure(ctx, r, "single", map[string]int{"ingest": ingest.Pid()}, func(p *phase) (err error) {
 		r.Single, err = e.load(ctx, single(ingest.URL()))
+		p.points = r.Single.OK
 		return err
 	})
 	if err != nil {
@@ -110,8 +128,9 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 	e.logf("rep %d: single-point POST %.0f req/s (p50 %v, p99 %v, %d errors)", n, r.Single.Rate(), r.Single.P50, r.Single.P99, r.Single.Errors)
 
 	// (b) redis-benchmark XADD -P 64.
-	err = e.measure(ctx, r, "xadd", nil, func(func(string, int)) (err error) {
+	err = e.measure(ctx, r, "xadd", nil, func(p *phase) (err error) {
 		r.XAddOps, err = ceiling.XAddRate(ctx, e.redis.Client, e.redis.Port(), e.cfg.XAddN)
+		p.points = int64(e.cfg.XAddN)
 		return err
 	})
 	if err != nil {
@@ -124,8 +143,16 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 	if err := e.warm(ctx, batch); err != nil {
 		return nil, err
 	}
-	err = e.measure(ctx, r, "batch", map[string]int{"ingest": ingest.Pid()}, func(func(string, int)) (err error) {
-		r.Batch, err = e.load(ctx, batch)
+	err = e.measure(ctx, r, "batch", map[string]int{"ingest": ingest.Pid()}, func(p *phase) error {
+		a0, _, err := e.settled(ctx, ingest)
+		if err != nil {
+			return err
+		}
+		if r.Batch, err = e.load(ctx, batch); err != nil {
+			return err
+		}
+		a1, _, err := e.settled(ctx, ingest)
+		p.points = a1 - a0
 		return err
 	})
 	if err != nil {
@@ -134,19 +161,22 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 	r.BatchPoints = r.Batch.Rate() * float64(e.cfg.BatchPoints)
 	e.logf("rep %d: 500-point batches, ingest only: %.0f points/s (%d errors)", n, r.BatchPoints, r.Batch.Errors)
 
-	backlog, err := e.stored(ctx, sc)
+	// Every point ingest-svc stored since the FLUSHALL is in the streams.
+	backlog, _, err := e.settled(ctx, ingest)
 	if err != nil {
 		return nil, err
 	}
 	// (c) The raw drain ceiling, over the same entries with its own group.
-	err = e.measure(ctx, r, "rawdrain", map[string]int{"bench": os.Getpid()}, func(func(string, int)) (err error) {
-		_, r.RawDrain, err = ceiling.RawDrain(ctx, e.redis.Client, streams(sc), 500)
+	var rawEntries int64
+	err = e.measure(ctx, r, "rawdrain", map[string]int{"bench": os.Getpid()}, func(p *phase) (err error) {
+		rawEntries, r.RawDrain, err = ceiling.RawDrain(ctx, e.redis.Client, streams(sc), 500)
+		p.points = rawEntries
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.logf("rep %d: raw XREADGROUP+XACK drain of %d entries: %.0f points/s", n, backlog, r.RawDrain)
+	e.logf("rep %d: raw XREADGROUP+XACK drain of %d entries (%d points): %.0f entries/s", n, rawEntries, backlog, r.RawDrain)
 
 	// The processor drains the backlog; it keeps the raw points (retention)
 	// so that their memory can be measured afterwards.
@@ -154,7 +184,7 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 		return nil, err
 	}
 
-	// End to end, on an empty store.
+	// End to end, on an empty store: 500-point batches, then single points.
 	if err := e.redis.Client.FlushAll(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("flushall: %w", err)
 	}
@@ -163,36 +193,58 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 		return nil, err
 	}
 	defer proc.Stop()
-	if r.E2E, err = e.endToEnd(ctx, r, sc, ingest, proc, batch); err != nil {
+	if r.E2E, err = e.endToEnd(ctx, r, "e2e", sc, ingest, proc, batch, e.cfg.BatchPoints); err != nil {
 		return nil, err
 	}
 	e.logf("rep %d: end to end %.0f points/s (ingest %.0f/s, max backlog %d points, all counted %v after the load)",
 		n, r.E2E.PointsPS, r.E2E.IngestPS, r.E2E.MaxBacklog, r.E2E.DrainAfter.Round(time.Millisecond))
+	if r.SingleE2E, err = e.endToEnd(ctx, r, "single-e2e", sc, ingest, proc, single(ingest.URL()), 1); err != nil {
+		return nil, err
+	}
+	e.logf("rep %d: end to end, single points: %.0f points/s (ingest %.0f/s, all counted %v after the load)",
+		n, r.SingleE2E.PointsPS, r.SingleE2E.IngestPS, r.SingleE2E.DrainAfter.Round(time.Millisecond))
 
 	if rss, err := proc.PeakRSS(); err == nil {
 		r.ProcessorRSS = max(r.ProcessorRSS, rss)
 	}
+	proc.Stop()
 	if r.IngestRSS, err = ingest.PeakRSS(); err != nil {
 		return nil, err
 	}
+	ingest.Stop()
+
+	// A steady keyed load from the simulator, on a fresh deployment.
+	if err := e.steady(ctx, r); err != nil {
+		return nil, err
+	}
 	e.logf("rep %d: peak RSS ingest-svc %.1f MB, processor-svc %.1f MB", n, mb(r.IngestRSS), mb(r.ProcessorRSS))
+	e.logSlowest(r)
 	return r, nil
 }
 
 // drain starts a processor on a backlog of want stored points and times it
 // from the first point counted to the last, or for at most three load
-// durations (a rate, not a full drain, is the figure). The processor keeps
-// the raw points (a retention of an hour), so the streams' memory per entry
-// is then measured on every entry stored.
+// durations (a rate, not a full drain, is the figure). It then lets the
+// processor count the rest: the processor keeps the raw points (a
+// retention of an hour), so the streams' memory per point is measured on
+// every point stored, counted by the processor.
 func (e *env) drain(ctx context.Context, r *RepResult, sc *keys.Schema, want int64) error {
 	var proc *harness.Proc
-	err := e.measure(ctx, r, "drain", nil, func(attach func(string, int)) error {
+	defer func() {
+		if proc != nil {
+			if v, err := proc.PeakRSS(); err == nil {
+				r.ProcessorRSS = max(r.ProcessorRSS, v)
+			}
+			proc.Stop()
+		}
+	}()
+	err := e.measure(ctx, r, "drain", nil, func(p *phase) error {
 		var err error
 		started := time.Now()
 		if proc, err = e.startProcessor(mainPrefix, "--retention", "1h"); err != nil {
 			return err
 		}
-		attach("processor", proc.Pid())
+		p.attach("processor", proc.Pid())
 		// From the first count seen, so that start-up is not included.
 		var first time.Time
 		var firstN int64
@@ -213,6 +265,7 @@ func (e *env) drain(ctx context.Context, r *RepResult, sc *keys.Schema, want int
 				}
 				r.DrainPoints = n - firstN
 				r.Drain = float64(n-firstN) / now.Sub(first).Seconds()
+				p.points = r.DrainPoints
 				return nil
 			}
 			if now.After(deadline.Add(time.Minute)) {
@@ -221,23 +274,36 @@ func (e *env) drain(ctx context.Context, r *RepResult, sc *keys.Schema, want int
 			time.Sleep(10 * time.Millisecond) // polling interval
 		}
 	})
-	if proc != nil {
-		if v, err := proc.PeakRSS(); err == nil {
-			r.ProcessorRSS = max(r.ProcessorRSS, v)
-		}
-		proc.Stop()
-	}
 	if err != nil {
 		return err
 	}
 	e.logf("rep %d: processor drain: %d of %d points counted at %.0f points/s", r.Rep, r.DrainPoints, want, r.Drain)
-	bytes, entries, err := e.streamBytes(ctx, sc)
+	counted, _, err := e.waitStable(ctx, sc, want, 5*time.Minute)
 	if err != nil {
 		return err
 	}
-	r.BytesPerPoint, r.StreamEntries = float64(bytes)/float64(entries), entries
-	e.logf("rep %d: Redis stream memory %.1f bytes/point over %d entries", r.Rep, r.BytesPerPoint, entries)
+	if r.StreamBytes, err = e.streamBytes(ctx, sc); err != nil {
+		return err
+	}
+	if r.StreamEntries, err = e.streamEntries(ctx, sc); err != nil {
+		return err
+	}
+	r.StreamPoints, r.StreamAccepted = counted, want
+	r.BytesPerPoint = float64(r.StreamBytes) / float64(max(counted, 1))
+	e.logf("rep %d: Redis stream memory %.1f bytes/point over %d points in %d entries (ingest-svc stored %d)",
+		r.Rep, r.BytesPerPoint, counted, r.StreamEntries, want)
 	return nil
+}
+
+// logSlowest logs the longest Redis call of each phase so far.
+func (e *env) logSlowest(r *RepResult) {
+	var b strings.Builder
+	for _, name := range slices.Sorted(maps.Keys(r.Phases)) {
+		if c := r.Phases[name].Slowest; c.Command != "" {
+			fmt.Fprintf(&b, "\n    %-14s %8.2f ms  %s (%d calls ≥ %v)", name, float64(c.Micros)/1000, c.Command, c.Logged, harness.SlowlogThreshold)
+		}
+	}
+	e.logf("rep %d: longest Redis call of each phase:%s", r.Rep, b.String())
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }

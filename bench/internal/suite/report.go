@@ -3,12 +3,15 @@ package suite
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/geostream/geostream/bench/internal/harness"
 )
 
 // Report is a run's results, written as JSON for docs/performance.md.
@@ -45,6 +48,11 @@ type Settings struct {
 	RetrieveRate   float64 `json:"retrieve_rate"`
 	BackgroundRate float64 `json:"background_batches_per_s"`
 	Profiled       bool    `json:"profiled_first_rep"`
+	SteadyRate     float64 `json:"steady_rate"`
+	SteadyDevices  int     `json:"steady_devices"`
+	SteadyBatch    int     `json:"steady_batch"`
+	SteadyDuration string  `json:"steady_duration"`
+	IdemTTL        string  `json:"steady_idempotency_ttl"`
 }
 
 // Figure is one line of the table: the median of a figure over the
@@ -63,6 +71,7 @@ type Figure struct {
 	RatioRep []float64 `json:"ratio_per_rep,omitempty"`
 	Target   string    `json:"target,omitempty"`
 	Met      *bool     `json:"met,omitempty"`
+	Detail   string    `json:"detail,omitempty"`
 }
 
 type figureSpec struct {
@@ -72,20 +81,87 @@ type figureSpec struct {
 	ceil            func(*RepResult) float64
 	target          string
 	met             func(value, ratio float64) bool
+	detail          func([]*RepResult) string
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func constant(v float64) func(*RepResult) float64 { return func(*RepResult) float64 { return v } }
 
+func atMost(limit float64) func(_, ratio float64) bool {
+	return func(_, q float64) bool { return q <= limit }
+}
+
+// budget is a figure judged against an absolute limit: its "ceiling" is
+// the limit, so the ratio is the share of it used.
+func budget(limit float64) (string, func(*RepResult) float64, func(v, _ float64) bool) {
+	return "budget", constant(limit), func(v, _ float64) bool { return v <= limit }
+}
+
+// figureSpecs lists the table: issue 14's targets first, then the figures
+// kept for comparison with earlier runs.
 func figureSpecs(cfg Config) []figureSpec {
 	big := shortCount(cfg.BigStore)
 	small := shortCount(cfg.SmallStore)
-	return []figureSpec{
+	xadd := func(r *RepResult) float64 { return r.redisUs("xadd") }
+	steady := fmt.Sprintf("steady %s points/s", formatValue(cfg.SteadyRate))
+	specs := []figureSpec{
+		{key: "redis_cpu_e2e_batch_us", name: "Redis CPU per point, end to end, 500-pt batches", unit: "µs",
+			value: func(r *RepResult) float64 { return r.redisUs("e2e") }, ceiling: "XADD -P 64, per op",
+			ceil: xadd, target: "≤ 1.00", met: atMost(1)},
+		{key: "redis_cpu_e2e_single_us", name: "Redis CPU per point, end to end, single points", unit: "µs",
+			value: func(r *RepResult) float64 { return r.redisUs("single-e2e") }, ceiling: "XADD -P 64, per op",
+			ceil: xadd, target: "≤ 2.00", met: atMost(2)},
+		{key: "redis_cpu_steady_us", name: "Redis CPU per point, " + steady, unit: "µs",
+			value: func(r *RepResult) float64 { return r.redisUs("steady") }, ceiling: "XADD -P 64, per op",
+			ceil: xadd, target: "≤ 3.00", met: atMost(3)},
+		withBudget(figureSpec{key: "processor_cpu_steady_us", name: "processor-svc CPU per point, " + steady, unit: "µs",
+			value: func(r *RepResult) float64 { return r.cpuUs("steady", "processor") }, target: "≤ 15 µs"}, 15),
+		withBudget(figureSpec{key: "ingest_cpu_steady_us", name: "ingest-svc CPU per point, " + steady, unit: "µs",
+			value: func(r *RepResult) float64 { return r.cpuUs("steady", "ingest") }, target: "≤ 15 µs"}, 15),
+		{key: "e2e_pps", name: "end to end, 500-pt batches", unit: "points/s",
+			value: func(r *RepResult) float64 { return r.E2E.PointsPS }, ceiling: "redis-benchmark XADD -P 64",
+			ceil: func(r *RepResult) float64 { return r.XAddOps }, target: "≥ 0.60",
+			met: func(_, q float64) bool { return q >= 0.60 }},
+		{key: "cpu_single_us", name: "CPU per single-point POST (ingest+Redis)", unit: "µs",
+			value:   func(r *RepResult) float64 { return r.cpuUs("single", "ingest", "redis") },
+			ceiling: "no-op server", ceil: func(r *RepResult) float64 { return r.cpuUs("noop", "noop") },
+			target: "≤ 1.60", met: atMost(1.6)},
+		// The floor: the no-op server's canned GET /retrieve, timed at the
+		// same moment by a second generator at the same rate.
+		{key: "retrieve_p99_big_floor_ms", name: "/retrieve p99 at " + big + " ÷ no-op floor", unit: "ms",
+			value: func(r *RepResult) float64 { return ms(r.RetrieveBig.Load.P99) }, ceiling: "no-op GET p99, same time",
+			ceil: func(r *RepResult) float64 { return ms(r.RetrieveBig.Floor.P99) }, target: "≤ 1.50", met: atMost(1.5)},
+		{key: "retrieve_p50_big_floor_ms", name: "/retrieve p50 at " + big + " ÷ no-op floor", unit: "ms",
+			value: func(r *RepResult) float64 { return ms(r.RetrieveBig.Load.P50) }, ceiling: "no-op GET p50, same time",
+			ceil: func(r *RepResult) float64 { return ms(r.RetrieveBig.Floor.P50) }, target: "≤ 1.20", met: atMost(1.2)},
+		withBudget(figureSpec{key: "slowest_redis_call_ms", name: "longest Redis call (SLOWLOG)", unit: "ms",
+			value: func(r *RepResult) float64 {
+				c, phase := r.slowest()
+				if phase == "" && !r.hasPhaseTimes() {
+					return math.NaN()
+				}
+				return float64(c.Micros) / 1000
+			}, target: "≤ 1 ms", detail: slowestDetail}, 1),
+		withBudget(figureSpec{key: "redis_bytes_per_point", name: "Redis stream bytes per point", unit: "bytes",
+			value: func(r *RepResult) float64 { return r.BytesPerPoint }, target: "≤ 16 B"}, 16),
+		withBudget(figureSpec{key: "processor_rss_mb", name: "processor-svc peak RSS", unit: "MB",
+			value: func(r *RepResult) float64 { return mb(r.ProcessorRSS) }, target: "≤ 64 MB"}, 64),
+		withBudget(figureSpec{key: "ingest_rss_mb", name: "ingest-svc peak RSS", unit: "MB",
+			value: func(r *RepResult) float64 { return mb(r.IngestRSS) }, target: "≤ 100 MB"}, 100),
+		withBudget(figureSpec{key: "idem_bytes_per_key", name: "Redis memory per remembered Idempotency-Key", unit: "bytes",
+			value: func(r *RepResult) float64 { return r.steadyOr(r.Steady.Idem.BytesPerKey) }, target: "≤ 40 B"}, 40),
+		// Flat: growth per upload once the TTL has passed, against the
+		// growth before it (markers that never expired would keep it at 1).
+		{key: "idem_growth_after_ttl", name: "  memory growth per keyed upload after the TTL", unit: "bytes",
+			value: func(r *RepResult) float64 { return r.steadyOr(r.Steady.Idem.GrowthAfter) }, ceiling: "before the TTL",
+			ceil: func(r *RepResult) float64 { return r.Steady.Idem.GrowthBefore }, target: "flat: ≤ 0.25 or ≤ 4 B",
+			met: func(v, q float64) bool { return v <= 4 || q <= 0.25 }},
+
+		// For comparison with earlier runs (issue 6's figures), no targets.
 		{key: "single_post_rps", name: "single-point POST /upload", unit: "req/s",
 			value: func(r *RepResult) float64 { return r.Single.Rate() }, ceiling: "no-op gin handler",
-			ceil: func(r *RepResult) float64 { return r.Noop.Rate() }, target: "≥ 0.70",
-			met: func(_, q float64) bool { return q >= 0.70 }},
+			ceil: func(r *RepResult) float64 { return r.Noop.Rate() }},
 		{key: "single_post_p50_ms", name: "single-point POST p50", unit: "ms",
 			value: func(r *RepResult) float64 { return ms(r.Single.P50) }, ceiling: "no-op p50",
 			ceil: func(r *RepResult) float64 { return ms(r.Noop.P50) }},
@@ -95,18 +171,19 @@ func figureSpecs(cfg Config) []figureSpec {
 		{key: "batch_ingest_pps", name: "500-pt batches, ingest only", unit: "points/s",
 			value: func(r *RepResult) float64 { return r.BatchPoints }, ceiling: "redis-benchmark XADD -P 64",
 			ceil: func(r *RepResult) float64 { return r.XAddOps }},
-		{key: "e2e_pps", name: "end to end, 500-pt batches", unit: "points/s",
-			value: func(r *RepResult) float64 { return r.E2E.PointsPS }, ceiling: "redis-benchmark XADD -P 64",
-			ceil: func(r *RepResult) float64 { return r.XAddOps }, target: "≥ 0.40",
-			met: func(_, q float64) bool { return q >= 0.40 }},
 		{key: "e2e_lag_after_s", name: "  lag: all counted after load end", unit: "s",
 			value: func(r *RepResult) float64 { return r.E2E.DrainAfter.Seconds() }},
 		{key: "e2e_max_backlog", name: "  lag: max backlog during load", unit: "points",
 			value: func(r *RepResult) float64 { return float64(r.E2E.MaxBacklog) }},
+		{key: "e2e_single_pps", name: "end to end, single points", unit: "points/s",
+			value: func(r *RepResult) float64 { return r.SingleE2E.PointsPS }, ceiling: "no-op gin handler",
+			ceil: func(r *RepResult) float64 { return r.Noop.Rate() }},
+		{key: "steady_pps", name: steady + ": acknowledged", unit: "points/s",
+			value: func(r *RepResult) float64 { return r.steadyOr(r.Steady.Sim.AckedPerSecond) }, ceiling: "asked",
+			ceil: constant(cfg.SteadyRate)},
 		{key: "drain_pps", name: "processor drain of a backlog", unit: "points/s",
-			value: func(r *RepResult) float64 { return r.Drain }, ceiling: "XREADGROUP+XACK drain",
-			ceil: func(r *RepResult) float64 { return r.RawDrain }, target: "≥ 0.60",
-			met: func(_, q float64) bool { return q >= 0.60 }},
+			value: func(r *RepResult) float64 { return r.Drain }, ceiling: "XREADGROUP+XACK drain, entries",
+			ceil: func(r *RepResult) float64 { return r.RawDrain }},
 		{key: "retrieve_p50_small_ms", name: "/retrieve p50 at " + small + " (load)", unit: "ms",
 			value: func(r *RepResult) float64 { return ms(r.RetrieveSmall.Load.P50) }},
 		{key: "retrieve_p99_small_ms", name: "/retrieve p99 at " + small + " (load)", unit: "ms",
@@ -115,60 +192,107 @@ func figureSpecs(cfg Config) []figureSpec {
 			value: func(r *RepResult) float64 { return ms(r.RetrieveBig.Load.P50) }},
 		{key: "retrieve_p99_big_ms", name: "/retrieve p99 at " + big + " (load)", unit: "ms",
 			value: func(r *RepResult) float64 { return ms(r.RetrieveBig.Load.P99) }, ceiling: "p99 at " + small,
-			ceil: func(r *RepResult) float64 { return ms(r.RetrieveSmall.Load.P99) }, target: "≤ 2 ms, ≤ 1.20",
-			met: func(v, q float64) bool { return v <= 2 && q <= 1.2 }},
-		// The floor: the no-op server's canned GET /retrieve, timed at the
-		// same moment by a second generator at the same rate.
+			ceil: func(r *RepResult) float64 { return ms(r.RetrieveSmall.Load.P99) }},
 		{key: "retrieve_p99_small_floor_ms", name: "/retrieve p99 at " + small + " ÷ no-op floor", unit: "ms",
 			value: func(r *RepResult) float64 { return ms(r.RetrieveSmall.Load.P99) }, ceiling: "no-op GET p99, same time",
 			ceil: func(r *RepResult) float64 { return ms(r.RetrieveSmall.Floor.P99) }},
-		{key: "retrieve_p99_big_floor_ms", name: "/retrieve p99 at " + big + " ÷ no-op floor", unit: "ms",
-			value: func(r *RepResult) float64 { return ms(r.RetrieveBig.Load.P99) }, ceiling: "no-op GET p99, same time",
-			ceil: func(r *RepResult) float64 { return ms(r.RetrieveBig.Floor.P99) }},
-		{key: "retrieve_p50_big_floor_ms", name: "/retrieve p50 at " + big + " ÷ no-op floor", unit: "ms",
-			value: func(r *RepResult) float64 { return ms(r.RetrieveBig.Load.P50) }, ceiling: "no-op GET p50, same time",
-			ceil: func(r *RepResult) float64 { return ms(r.RetrieveBig.Floor.P50) }},
-		{key: "redis_bytes_per_point", name: "Redis stream bytes per point", unit: "bytes",
-			value: func(r *RepResult) float64 { return r.BytesPerPoint }, ceiling: "budget",
-			ceil: constant(60), target: "≤ 1.00 (60 B)",
-			met: func(v, _ float64) bool { return v <= 60 }},
-		{key: "ingest_rss_mb", name: "ingest-svc peak RSS", unit: "MB",
-			value: func(r *RepResult) float64 { return mb(r.IngestRSS) }, ceiling: "budget",
-			ceil: constant(100), target: "≤ 1.00 (100 MB)",
-			met: func(v, _ float64) bool { return v <= 100 }},
-		{key: "processor_rss_mb", name: "processor-svc peak RSS", unit: "MB",
-			value: func(r *RepResult) float64 { return mb(r.ProcessorRSS) }},
-		// CPU time per operation: much less sensitive to the neighbours than
+		// CPU time per point: much less sensitive to the neighbours than
 		// throughput (a process that is not scheduled uses no CPU).
-		{key: "cpu_single_us", name: "CPU per single-point POST (ingest+Redis)", unit: "µs",
-			value:   func(r *RepResult) float64 { return r.cpuPer("single", r.Single.Rate(), "ingest", "redis") },
-			ceiling: "no-op server", ceil: func(r *RepResult) float64 { return r.cpuPer("noop", r.Noop.Rate(), "noop") }},
-		{key: "cpu_batch_redis_us", name: "Redis CPU per point, batches", unit: "µs",
-			value:   func(r *RepResult) float64 { return r.cpuPer("batch", r.BatchPoints, "redis") },
-			ceiling: "XADD -P 64", ceil: func(r *RepResult) float64 { return r.cpuPer("xadd", r.XAddOps, "redis") }},
+		{key: "cpu_batch_redis_us", name: "Redis CPU per point, batches, ingest only", unit: "µs",
+			value:   func(r *RepResult) float64 { return r.redisUs("batch") },
+			ceiling: "XADD -P 64, per op", ceil: xadd},
 		{key: "cpu_batch_ingest_us", name: "ingest-svc CPU per point, batches", unit: "µs",
-			value: func(r *RepResult) float64 { return r.cpuPer("batch", r.BatchPoints, "ingest") }},
+			value: func(r *RepResult) float64 { return r.cpuUs("batch", "ingest") }},
+		{key: "cpu_e2e_processor_us", name: "processor-svc CPU per point, end to end, batches", unit: "µs",
+			value: func(r *RepResult) float64 { return r.cpuUs("e2e", "processor") }},
 		{key: "cpu_drain_redis_us", name: "Redis CPU per point, drain", unit: "µs",
-			value:   func(r *RepResult) float64 { return r.cpuPer("drain", r.Drain, "redis") },
-			ceiling: "raw drain", ceil: func(r *RepResult) float64 { return r.cpuPer("rawdrain", r.RawDrain, "redis") }},
+			value:   func(r *RepResult) float64 { return r.redisUs("drain") },
+			ceiling: "raw drain, per entry", ceil: func(r *RepResult) float64 { return r.redisUs("rawdrain") }},
 		{key: "cpu_drain_client_us", name: "processor-svc CPU per point, drain", unit: "µs",
-			value:   func(r *RepResult) float64 { return r.cpuPer("drain", r.Drain, "processor") },
-			ceiling: "raw drain client", ceil: func(r *RepResult) float64 { return r.cpuPer("rawdrain", r.RawDrain, "bench") }},
+			value:   func(r *RepResult) float64 { return r.cpuUs("drain", "processor") },
+			ceiling: "raw drain client, per entry", ceil: func(r *RepResult) float64 { return r.cpuUs("rawdrain", "bench") }},
 	}
+	return specs
 }
 
-// cpuPer returns the CPU microseconds the named processes used per
-// operation in a phase that ran at rate operations per second.
-func (r *RepResult) cpuPer(phase string, rate float64, procs ...string) float64 {
+func withBudget(s figureSpec, limit float64) figureSpec {
+	s.ceiling, s.ceil, s.met = budget(limit)
+	return s
+}
+
+// redisUs returns the CPU microseconds Redis's main thread (INFO cpu) used
+// per point of a phase; NaN when the phase has no points.
+func (r *RepResult) redisUs(phase string) float64 {
 	st, ok := r.Phases[phase]
-	if !ok || rate <= 0 {
-		return 0
+	if !ok || st.Points <= 0 {
+		return math.NaN()
 	}
-	var cores float64
+	return st.RedisCPU.Main / float64(st.Points) * 1e6
+}
+
+// cpuUs returns the CPU microseconds the named processes used
+// (/proc/PID/stat) per point of a phase; NaN when the phase has no points.
+func (r *RepResult) cpuUs(phase string, procs ...string) float64 {
+	st, ok := r.Phases[phase]
+	if !ok || st.Points <= 0 {
+		return math.NaN()
+	}
+	var s float64
 	for _, p := range procs {
-		cores += st.Cores[p]
+		s += st.CPU[p]
 	}
-	return cores / rate * 1e6
+	return s / float64(st.Points) * 1e6
+}
+
+// steadyOr returns v, or NaN when the repetition has no steady phase.
+func (r *RepResult) steadyOr(v float64) float64 {
+	if r.Steady.Sim.ElapsedSeconds == 0 {
+		return math.NaN()
+	}
+	return v
+}
+
+// hasPhaseTimes reports whether the phases were recorded by this version
+// of the benchmark (with their duration, and their slow logs read).
+func (r *RepResult) hasPhaseTimes() bool {
+	for _, st := range r.Phases {
+		if st.Seconds > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// ceilingPhases are the phases that measure the machine, not geostream:
+// their slow calls are not geostream's.
+var ceilingPhases = map[string]bool{"noop": true, "xadd": true, "rawdrain": true}
+
+// slowest returns the longest Redis call of geostream's phases, and its
+// phase.
+func (r *RepResult) slowest() (harness.SlowCall, string) {
+	var best harness.SlowCall
+	var at string
+	for _, name := range slices.Sorted(maps.Keys(r.Phases)) {
+		if c := r.Phases[name].Slowest; !ceilingPhases[name] && c.Micros > best.Micros {
+			best, at = c, name
+		}
+	}
+	return best, at
+}
+
+// slowestDetail names the longest call of all repetitions.
+func slowestDetail(reps []*RepResult) string {
+	var best harness.SlowCall
+	var at string
+	for _, r := range reps {
+		if c, phase := r.slowest(); c.Micros > best.Micros {
+			best, at = c, fmt.Sprintf("%s, rep %d", phase, r.Rep)
+		}
+	}
+	if best.Command == "" {
+		return fmt.Sprintf("no call of %v or more", harness.SlowlogThreshold)
+	}
+	return fmt.Sprintf("longest %.2f ms: %s (%s)", float64(best.Micros)/1000, best.Command, at)
 }
 
 // Recompute derives the figures again from the repetitions and settings of
@@ -176,6 +300,9 @@ func (r *RepResult) cpuPer(phase string, rate float64, procs ...string) float64 
 func (r *Report) Recompute() {
 	cfg := Full()
 	cfg.SmallStore, cfg.BigStore = r.Settings.SmallStore, r.Settings.BigStore
+	if r.Settings.SteadyRate > 0 {
+		cfg.SteadyRate = r.Settings.SteadyRate
+	}
 	r.Figures = figures(cfg, r.Reps)
 }
 
@@ -184,23 +311,41 @@ func figures(cfg Config, reps []*RepResult) []Figure {
 	var out []Figure
 	for _, s := range figureSpecs(cfg) {
 		f := Figure{Key: s.key, Name: s.name, Unit: s.unit, Ceiling: s.ceiling, Target: s.target}
-		var ceils []float64
+		var ceils, vals []float64
 		for _, r := range reps {
+			// NaN: not measured in this repetition (a results file of an
+			// older benchmark, or a phase without points).
 			v := s.value(r)
+			if math.IsNaN(v) {
+				f.PerRep = append(f.PerRep, 0)
+				continue
+			}
 			f.PerRep = append(f.PerRep, v)
+			vals = append(vals, v)
 			if s.ceil != nil {
 				c := s.ceil(r)
+				if math.IsNaN(c) {
+					continue
+				}
 				ceils = append(ceils, c)
 				if c > 0 {
 					f.RatioRep = append(f.RatioRep, v/c)
 				}
 			}
 		}
-		f.Value = median(f.PerRep)
+		if len(vals) == 0 {
+			f.Detail = "not measured"
+			out = append(out, f)
+			continue
+		}
+		f.Value = median(vals)
+		if s.detail != nil {
+			f.Detail = s.detail(reps)
+		}
 		if s.ceil != nil {
 			f.CeilVal, f.Ratio = median(ceils), median(f.RatioRep)
 		}
-		if s.met != nil {
+		if s.met != nil && (s.ceil == nil || len(f.RatioRep) > 0) {
 			met := s.met(f.Value, f.Ratio)
 			f.Met = &met
 		}
@@ -222,7 +367,7 @@ func median(v []float64) float64 {
 
 // WriteTable prints the figures as an aligned table.
 func (r *Report) WriteTable(w io.Writer) {
-	rows := [][]string{{"figure", "geostream", "unit", "ceiling (same run)", "", "ratio", "target", ""}}
+	rows := [][]string{{"figure", "geostream", "unit", "ceiling (same run)", "", "ratio", "target", "", ""}}
 	for _, f := range r.Figures {
 		ceil, ratio := "", ""
 		if f.Ceiling != "" {
@@ -232,7 +377,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		if f.Met != nil {
 			status = map[bool]string{true: "ok", false: "MISS"}[*f.Met]
 		}
-		rows = append(rows, []string{f.Name, formatValue(f.Value), f.Unit, f.Ceiling, ceil, ratio, f.Target, status})
+		rows = append(rows, []string{f.Name, formatValue(f.Value), f.Unit, f.Ceiling, ceil, ratio, f.Target, status, f.Detail})
 	}
 	width := make([]int, len(rows[0]))
 	for _, row := range rows {
@@ -240,7 +385,7 @@ func (r *Report) WriteTable(w io.Writer) {
 			width[i] = max(width[i], utf8.RuneCountInString(c))
 		}
 	}
-	right := []bool{false, true, false, false, true, true, false, false}
+	right := []bool{false, true, false, false, true, true, false, false, false}
 	for _, row := range rows {
 		var b strings.Builder
 		for i, c := range row {
@@ -268,6 +413,9 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		status := ""
 		if f.Met != nil {
 			status = map[bool]string{true: "ok", false: "**miss**"}[*f.Met]
+		}
+		if f.Detail != "" {
+			status = strings.TrimSpace(status + " " + f.Detail)
 		}
 		fmt.Fprintf(w, "| %s | %s %s | %s | %s | %s | %s |\n",
 			strings.TrimSpace(f.Name), formatValue(f.Value), f.Unit, ceil, ratio, f.Target, status)

@@ -2,10 +2,14 @@ package suite
 
 import (
 	"bytes"
+	"encoding/json"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/geostream/geostream/bench/internal/harness"
 	"github.com/geostream/geostream/bench/internal/load"
 )
 
@@ -20,24 +24,104 @@ func TestMedian(t *testing.T) {
 	}
 }
 
-// The ratio is the median of the per-repetition ratios, and the target is
-// judged on it.
-func TestFiguresRatios(t *testing.T) {
-	rep := func(single, noop int64) *RepResult {
-		return &RepResult{
-			Single: load.Result{OK: single, Duration: time.Second},
-			Noop:   load.Result{OK: noop, Duration: time.Second},
+// figureByKey returns the figure of key, failing the test without it.
+func figureByKey(t *testing.T, figs []Figure, key string) Figure {
+	t.Helper()
+	for _, f := range figs {
+		if f.Key == key {
+			return f
 		}
 	}
-	figs := figures(Full(), []*RepResult{rep(70, 100), rep(90, 100), rep(40, 100)})
-	f := figs[0]
-	if f.Key != "single_post_rps" || f.Value != 70 || f.CeilVal != 100 || f.Ratio != 0.7 || f.Met == nil || !*f.Met {
-		t.Fatalf("single-point figure = %+v", f)
+	t.Fatalf("no figure %q", key)
+	return Figure{}
+}
+
+// repOf is a repetition whose phases used the given Redis main-thread CPU
+// seconds for the given points, whose processor used procCPU seconds in
+// the steady phase, with a longest call in a geostream phase and a longer
+// one in a ceiling phase.
+func repOf(n int, e2eRedis, xaddRedis, procCPU float64, slowUs int64) *RepResult {
+	return &RepResult{
+		Rep: n,
+		Phases: map[string]phaseStats{
+			"xadd":   {Seconds: 1, Points: 1_000_000, RedisCPU: harness.RedisCPU{Main: xaddRedis}, Slowest: harness.SlowCall{Micros: 50_000, Command: "XADD"}},
+			"e2e":    {Points: 100_000, RedisCPU: harness.RedisCPU{Main: e2eRedis}, Slowest: harness.SlowCall{Micros: slowUs, Command: "EVALSHA applysums.lua"}},
+			"steady": {Points: 20_000, CPU: map[string]float64{"processor": procCPU, "ingest": 0.1}, Slowest: harness.SlowCall{Micros: 300, Command: "XREADGROUP"}},
+			"single": {Points: 0, CPU: map[string]float64{"ingest": 1}}, // no points: no figure
+		},
+		Single:  load.Result{OK: 70, Duration: time.Second},
+		Noop:    load.Result{OK: 100, Duration: time.Second},
+		XAddOps: 100_000, // end to end 0 points/s: a miss
+	}
+}
+
+// The ratio is the median of the per-repetition ratios, and the target is
+// judged on it; budgets are judged on the value; per-point figures come
+// from the phases' CPU and points.
+func TestFigures(t *testing.T) {
+	reps := []*RepResult{
+		repOf(1, 0.5, 4, 0.2, 800),   // 5 µs ÷ 4 µs: 1.25; processor 10 µs
+		repOf(2, 0.3, 4, 0.4, 2500),  // 3 ÷ 4: 0.75; 20 µs
+		repOf(3, 0.36, 4, 0.28, 900), // 3.6 ÷ 4: 0.9; 14 µs
+	}
+	figs := figures(Full(), reps)
+
+	f := figureByKey(t, figs, "redis_cpu_e2e_batch_us")
+	if math.Abs(f.Value-3.6) > 1e-9 || math.Abs(f.CeilVal-4) > 1e-9 || math.Abs(f.Ratio-0.9) > 1e-9 || f.Met == nil || !*f.Met {
+		t.Errorf("Redis CPU per point e2e = %+v, want 3.6 µs ÷ 4 µs = 0.90, met", f)
+	}
+	f = figureByKey(t, figs, "processor_cpu_steady_us")
+	if math.Abs(f.Value-14) > 1e-9 || f.CeilVal != 15 || f.Met == nil || !*f.Met {
+		t.Errorf("processor CPU per point steady = %+v, want 14 µs within the 15 µs budget", f)
+	}
+	f = figureByKey(t, figs, "slowest_redis_call_ms")
+	if f.Value != 0.9 || f.Met == nil || !*f.Met || !strings.Contains(f.Detail, "2.50 ms: EVALSHA applysums.lua (e2e, rep 2)") {
+		t.Errorf("longest call = %+v, want a median of 0.9 ms (ceiling phases left out), the longest named", f)
+	}
+	if f := figureByKey(t, figs, "cpu_single_us"); f.Value != 0 || f.Met != nil || f.Detail != "not measured" {
+		t.Errorf("a phase without points is not measured, got %+v", f)
+	}
+	if f := figureByKey(t, figs, "idem_bytes_per_key"); f.Met != nil || f.Detail != "not measured" {
+		t.Errorf("without a steady phase: %+v, want not measured", f)
+	}
+	f = figureByKey(t, figs, "single_post_rps")
+	if f.Value != 70 || f.CeilVal != 100 || f.Ratio != 0.7 || f.Met != nil {
+		t.Errorf("single-point figure = %+v", f)
 	}
 	var buf bytes.Buffer
 	(&Report{Figures: figs}).WriteTable(&buf)
-	if !strings.Contains(buf.String(), "single-point POST /upload") || !strings.Contains(buf.String(), "0.70") {
-		t.Errorf("table:\n%s", buf.String())
+	for _, want := range []string{"Redis CPU per point, end to end, 500-pt batches", "0.90", "≤ 1.00", "ok", "MISS", "EVALSHA applysums.lua"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+	buf.Reset()
+	(&Report{Figures: figs}).WriteMarkdown(&buf)
+	if !strings.Contains(buf.String(), "| Redis CPU per point, end to end, 500-pt batches | 3.60 µs | XADD -P 64, per op 4.00 | 0.90 | ≤ 1.00 | ok |") {
+		t.Errorf("markdown:\n%s", buf.String())
+	}
+	if _, err := json.Marshal(figs); err != nil {
+		t.Errorf("figures do not encode: %v", err)
+	}
+}
+
+func TestTopCommands(t *testing.T) {
+	stats := map[string]harness.CmdStat{
+		"xadd":    {Calls: 1000, Usec: 3000},
+		"evalsha": {Calls: 10, Usec: 9000},
+		"hget":    {Calls: 5, Usec: 10},
+		"info":    {Calls: 0, Usec: 0},
+	}
+	got := topCommands(stats, 2000, 2)
+	want := []cmdTop{
+		{Command: "evalsha", Calls: 10, Usec: 9000, UsecPerCall: 900, CallsPerPoint: 0.005, UsecPerPoint: 4.5},
+		{Command: "xadd", Calls: 1000, Usec: 3000, UsecPerCall: 3, CallsPerPoint: 0.5, UsecPerPoint: 1.5},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("topCommands = %+v, want %+v", got, want)
+	}
+	if got := topCommands(stats, 0, 10); len(got) != 3 || got[0].CallsPerPoint != 0 {
+		t.Errorf("without points: %+v", got)
 	}
 }
 

@@ -70,7 +70,7 @@ func (e *env) retrieveStage(ctx context.Context, reps []*RepResult) error {
 		return err
 	}
 	start := time.Now()
-	err = e.fill(ctx, big.sc, big.ingest, e.cfg.BigStore)
+	err = e.fill(ctx, big.ingest, e.cfg.BigStore)
 	filler.Stop()
 	if err != nil {
 		return err
@@ -81,7 +81,7 @@ func (e *env) retrieveStage(ctx context.Context, reps []*RepResult) error {
 		if err != nil {
 			return err
 		}
-		err = e.fill(ctx, small.sc, small.ingest, e.cfg.SmallStore)
+		err = e.fill(ctx, small.ingest, e.cfg.SmallStore)
 		if err == nil {
 			r.RetrieveSmall, err = e.retrieve(ctx, r, "retrieve-small", small)
 		}
@@ -101,15 +101,15 @@ func (e *env) retrieveStage(ctx context.Context, reps []*RepResult) error {
 	return nil
 }
 
-// fill posts batches until at least target points are stored, and waits
-// until they are all counted. An upload that fails (a 503 while Redis is
-// busy with a long apply call) is made up for by the next round: what
-// counts is what the streams hold.
-func (e *env) fill(ctx context.Context, sc *keys.Schema, ingest *harness.Proc, target int64) error {
+// fill posts batches until ingest-svc has stored at least target points
+// (its own counter: the deployment's ingest-svc is fresh), and waits until
+// they are all counted. An upload that fails (a 503 while Redis is busy
+// with a long apply call) is made up for by the next round.
+func (e *env) fill(ctx context.Context, ingest *harness.Proc, target int64) error {
 	per := int64(e.cfg.BatchPoints)
 	failed := int64(0)
 	for round := 0; ; round++ {
-		have, err := e.stored(ctx, sc)
+		have, _, err := e.accepted(ctx, ingest)
 		if err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func (e *env) fill(ctx context.Context, sc *keys.Schema, ingest *harness.Proc, t
 	if failed > 0 {
 		e.logf("fill to %d points: %d uploads failed and were made up for", target, failed)
 	}
-	want, err := e.stored(ctx, sc)
+	want, _, err := e.settled(ctx, ingest)
 	if err != nil {
 		return err
 	}
@@ -165,8 +165,9 @@ func (e *env) retrieve(ctx context.Context, r *RepResult, name string, d *deploy
 	if out.CountedBefore, err = e.counted(ctx, d.ingest); err != nil {
 		return out, err
 	}
-	err = e.measure(ctx, r, name, map[string]int{"ingest": d.ingest.Pid(), "processor": d.proc.Pid()}, func(func(string, int)) error {
+	err = e.measure(ctx, r, name, map[string]int{"ingest": d.ingest.Pid(), "processor": d.proc.Pid()}, func(p *phase) error {
 		out.Background, out.Floor, out.Load = loads(e.cfg.Duration)
+		p.points = out.Load.OK
 		return nil
 	})
 	if err != nil {

@@ -73,6 +73,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (rep *Report, err error
 			BatchConns: cfg.BatchConns, BatchPoints: cfg.BatchPoints, Partitions: cfg.Partitions,
 			SmallStore: cfg.SmallStore, BigStore: cfg.BigStore, RetrieveRate: cfg.RetrieveRate,
 			BackgroundRate: cfg.BackgroundRate, Profiled: cfg.ProfileDir != "",
+			SteadyRate: cfg.SteadyRate, SteadyDevices: cfg.SteadyDevices, SteadyBatch: cfg.SteadyBatch,
+			SteadyDuration: cfg.SteadyDuration.String(), IdemTTL: cfg.IdemTTL.String(),
 		},
 	}
 	e.logf("benchmark: %d repetition(s) of %v loads, redis-server %s on %s, load generator %s",

@@ -1,0 +1,253 @@
+package suite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/geostream/geostream/bench/internal/harness"
+	"github.com/geostream/geostream/streamkit/keys"
+)
+
+// steadyPrefix is the key prefix of the steady phase's deployment.
+const steadyPrefix = "gssteady"
+
+// SteadyResult is the steady phase: the simulator sends cfg.SteadyRate
+// points/s with an Idempotency-Key per request to a fresh ingest-svc (a
+// short marker TTL) while a processor counts them.
+type SteadyResult struct {
+	Sim SimSummary `json:"simulator"`
+	// Points were counted by the processor; Accepted and Uploads are what
+	// ingest-svc stored (its counters; a replay counts again).
+	Points   int64      `json:"points"`
+	Accepted int64      `json:"points_accepted"`
+	Uploads  int64      `json:"uploads_accepted"`
+	Idem     IdemMemory `json:"idempotency_memory"`
+}
+
+// SimSummary is the part of `simulator run --json`'s summary the
+// benchmark reads.
+type SimSummary struct {
+	ElapsedSeconds float64 `json:"elapsed_seconds"`
+	Requests       struct {
+		Sent, Acked, Rejected, Lost int64
+	} `json:"requests"`
+	Points struct {
+		Sent, Acked, Rejected, Lost int64
+	} `json:"points"`
+	AckedPerSecond float64 `json:"acked_points_per_second"`
+	Retries        int64   `json:"retries"`
+	Replayed       int64   `json:"replayed"`
+	LatencyMs      struct {
+		P50, P99, Max float64
+	} `json:"latency_ms"`
+}
+
+// steady runs the steady phase: a fresh ingest-svc with --idempotency-ttl
+// cfg.IdemTTL and a processor on their own key prefix, the simulator for
+// cfg.SteadyDuration, then a wait until the markers have expired. Redis's
+// memory net of the streams is sampled throughout (see IdemMemory).
+func (e *env) steady(ctx context.Context, r *RepResult) error {
+	// On an empty Redis: the earlier phases' keys with a TTL (the minute
+	// buckets of 40 minutes of event time) would change how many expired
+	// markers Redis's active expiry leaves for later (it stops sampling once
+	// under 10 % of what it samples has expired).
+	if err := e.redis.Client.FlushAll(ctx).Err(); err != nil {
+		return fmt.Errorf("flushall: %w", err)
+	}
+	sc := e.schemaOf(steadyPrefix)
+	ingest, err := e.startIngest(steadyPrefix, "--idempotency-ttl", e.cfg.IdemTTL.String())
+	if err != nil {
+		return err
+	}
+	defer ingest.Stop()
+	// Trimming every 250 ms keeps the streams short, so that their
+	// sawtooth does not blur the memory samples (their own memory is
+	// subtracted, but the allocator's slack on it is not).
+	proc, err := e.startProcessor(steadyPrefix, "--trim-interval", "250ms")
+	if err != nil {
+		return err
+	}
+	defer proc.Stop()
+
+	out := &r.Steady
+	mem := &memSampler{e: e, sc: sc}
+	ttl, dur := e.cfg.IdemTTL, e.cfg.SteadyDuration
+	var loadEnd time.Duration
+	err = e.measure(ctx, r, "steady", map[string]int{"ingest": ingest.Pid(), "processor": proc.Pid()}, func(p *phase) error {
+		a0, u0, err := e.accepted(ctx, ingest)
+		if err != nil {
+			return err
+		}
+		c0, err := e.countedRedis(ctx, sc)
+		if err != nil {
+			return err
+		}
+		mem.start(ctx, p)
+		// The uploads of the load's last TTL are the keys remembered at
+		// its end: count them from a look at the counter TTL before it.
+		mid := make(chan int64, 1)
+		midCtx, cancelMid := context.WithCancel(ctx)
+		defer cancelMid()
+		go func() {
+			select {
+			case <-midCtx.Done():
+				mid <- -1
+				return
+			case <-time.After(dur - ttl):
+			}
+			_, u, err := e.accepted(midCtx, ingest)
+			if err != nil {
+				u = -1
+			}
+			mid <- u
+		}()
+		stdout, err := harness.Output(ctx, dur+2*time.Minute, e.bin("simulator"), e.simulatorArgs(ingest)...)
+		loadEnd = mem.since()
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal([]byte(stdout), &out.Sim); err != nil {
+			return fmt.Errorf("simulator summary: %w\n%s", err, stdout)
+		}
+		a1, u1, err := e.settled(ctx, ingest)
+		if err != nil {
+			return err
+		}
+		uMid := <-mid
+		if uMid < 0 {
+			return fmt.Errorf("steady: could not read ingest-svc's uploads %v before the end", ttl)
+		}
+		out.Accepted, out.Uploads = a1-a0, u1-u0
+		out.Idem.KeysRemembered = u1 - uMid
+		// A replayed upload counts in ingest-svc's counter again but is
+		// stored once.
+		want := c0 + out.Accepted - out.Sim.Replayed*int64(e.cfg.SteadyBatch)
+		n, _, err := e.waitStable(ctx, sc, want, 2*time.Minute)
+		out.Points = n - c0
+		p.points = out.Points
+		return err
+	})
+	if err != nil {
+		mem.stop()
+		return err
+	}
+	mem.detach()
+	// The markers of the load's last upload expire TTL after it; the wait
+	// leaves room for Redis's active expiry.
+	time.Sleep(time.Until(mem.origin.Add(loadEnd + ttl + max(2*time.Second, ttl/2))))
+	samples := mem.stop()
+	out.Idem.TTL = ttl
+	out.Idem.analyze(samples, loadEnd.Seconds(), float64(out.Uploads)/loadEnd.Seconds())
+	if rss, err := proc.PeakRSS(); err == nil {
+		r.ProcessorRSS = max(r.ProcessorRSS, rss)
+	}
+	if rss, err := ingest.PeakRSS(); err == nil {
+		r.IngestRSS = max(r.IngestRSS, rss)
+	}
+	e.logf("rep %d: steady: %.0f points/s acked by the simulator (%d points, %d uploads, %d replayed, %d lost); "+
+		"markers %.1f bytes/key over %d keys, growth %.1f → %.1f bytes/upload before → after the TTL",
+		r.Rep, out.Sim.AckedPerSecond, out.Points, out.Uploads, out.Sim.Replayed, out.Sim.Points.Lost,
+		out.Idem.BytesPerKey, out.Idem.KeysRemembered, out.Idem.GrowthBefore, out.Idem.GrowthAfter)
+	return nil
+}
+
+// simulatorArgs are the steady load's: the simulator's defaults (tracks,
+// an Idempotency-Key per request, 4 requests in flight) at the configured
+// rate, devices and batch. Its event time starts at the last full minute
+// five minutes ago and keeps pace with the wall clock, so that the phase
+// (at most 55 s) creates no new minute bucket after its first second and
+// the aggregates' memory stays flat: what grows is the markers'.
+func (e *env) simulatorArgs(ingest *harness.Proc) []string {
+	start := time.Now().UTC().Truncate(time.Minute).Add(-5 * time.Minute)
+	return []string{"run",
+		"--target", ingest.URL(),
+		"--rate", strconv.FormatFloat(e.cfg.SteadyRate, 'f', -1, 64),
+		"--devices", strconv.Itoa(e.cfg.SteadyDevices),
+		"--batch", strconv.Itoa(e.cfg.SteadyBatch),
+		"--duration", e.cfg.SteadyDuration.String(),
+		"--start-time", start.Format(time.RFC3339),
+		"--json", "--log-level", "warn", "--progress-interval", "1h",
+	}
+}
+
+// memSampler samples Redis's used_memory, its buffers and the memory of a
+// deployment's streams every 200 ms. Before each sample it empties the slow log (into
+// the phase's longest call while attached to one), whose entries would
+// otherwise count in used_memory.
+type memSampler struct {
+	e      *env
+	sc     *keys.Schema
+	origin time.Time
+	mu     sync.Mutex
+	ph     *phase
+	out    []memSample
+	done   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// memSample is one sample: seconds since the load started, used_memory,
+// the clients' and AOF buffers, and the streams' MEMORY USAGE.
+type memSample struct {
+	T       float64 `json:"t_s"`
+	Used    int64   `json:"used_memory"`
+	Buffers int64   `json:"buffers"`
+	Streams int64   `json:"streams"`
+}
+
+// net is the sample's memory of what stays: neither the streams nor
+// buffers.
+func (s memSample) net() float64 { return float64(s.Used - s.Buffers - s.Streams) }
+
+func (m *memSampler) start(ctx context.Context, p *phase) {
+	m.origin, m.ph, m.done = time.Now(), p, make(chan struct{})
+	m.wg.Go(func() {
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			m.mu.Lock()
+			p := m.ph
+			m.mu.Unlock()
+			if p != nil {
+				p.takeSlowlog(ctx)
+			} else {
+				_, _ = m.e.redis.TakeSlowlog(ctx)
+			}
+			mem, err1 := m.e.redis.Memory(ctx)
+			streams, err2 := m.e.streamBytes(ctx, m.sc)
+			if err1 == nil && err2 == nil {
+				m.mu.Lock()
+				m.out = append(m.out, memSample{T: round3f(m.since().Seconds()), Used: mem.Used, Buffers: mem.Buffers, Streams: streams})
+				m.mu.Unlock()
+			}
+			select {
+			case <-m.done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+}
+
+func (m *memSampler) since() time.Duration { return time.Since(m.origin) }
+
+// detach stops feeding the phase's slow log (its measure has ended).
+func (m *memSampler) detach() {
+	m.mu.Lock()
+	m.ph = nil
+	m.mu.Unlock()
+}
+
+// stop ends the sampling and returns the samples.
+func (m *memSampler) stop() []memSample {
+	if m.done == nil {
+		return nil
+	}
+	close(m.done)
+	m.wg.Wait()
+	m.done = nil
+	return m.out
+}
