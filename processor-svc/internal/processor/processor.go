@@ -1,6 +1,6 @@
 // Package processor is processor-svc's core: the consumer-group worker that
 // counts every point of the partition streams into the aggregates exactly
-// once (design.md §5.2–5.4, §5.6).
+// once (docs/architecture.md#guarantees).
 //
 // A Processor runs one goroutine per partition stream (on Redis Cluster the
 // streams live in different slots, so one XREADGROUP cannot read them all).
