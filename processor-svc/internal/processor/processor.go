@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +104,7 @@ func (p *Processor) CreateGroups(ctx context.Context) error {
 
 func (p *Processor) createGroup(ctx context.Context, stream string) error {
 	err := p.client.XGroupCreateMkStream(ctx, stream, keys.Group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
 		return fmt.Errorf("xgroup create %s %s: %w", stream, keys.Group, err)
 	}
 	return nil
