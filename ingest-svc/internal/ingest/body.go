@@ -11,9 +11,9 @@ import (
 	"github.com/geostream/geostream/streamkit/point"
 )
 
-// msgContentType names the accepted media types, for the 415 answer.
-const msgContentType = "Content-Type must be application/json (one object or an array of objects) " +
-	"or application/x-ndjson (one object per line; application/jsonl is also accepted)"
+// msgContentType names the header to send, for the 415 answer.
+const msgContentType = "send the header Content-Type: application/json (one object or an array of objects), " +
+	"or Content-Type: application/x-ndjson (one object per line; application/jsonl is also accepted)"
 
 // bodyKind maps a Content-Type header to the framing of the body. A charset
 // parameter, when given, must be UTF-8 (RFC 8259 §8.1).
@@ -33,6 +33,9 @@ func bodyKind(contentType string) (point.BodyKind, error) {
 		return point.BodyJSON, nil
 	case "application/x-ndjson", "application/jsonl":
 		return point.BodyNDJSON, nil
+	}
+	if mt == "application/x-www-form-urlencoded" {
+		return 0, errors.New(`Content-Type "application/x-www-form-urlencoded" is not supported (curl -d sends it unless told otherwise: add -H 'Content-Type: application/json')`)
 	}
 	return 0, fmt.Errorf("Content-Type %q is not supported", mt)
 }
