@@ -85,6 +85,15 @@ func Readyz(c redis.UniversalClient) http.HandlerFunc {
 	}
 }
 
+// WriteError answers code with the API's error body,
+// {"error": msg, "details": []}.
+func WriteError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, struct {
+		Error   string   `json:"error"`
+		Details []string `json:"details"`
+	}{msg, []string{}})
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(code)
