@@ -51,6 +51,7 @@ type Node struct {
 // redis-cli is not installed.
 func Require(tb testing.TB) {
 	tb.Helper()
+	redistest.SkipShort(tb)
 	for _, name := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(name); err != nil {
 			if redistest.Required() {
