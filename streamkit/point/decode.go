@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/geostream/geostream/streamkit/durfmt"
 	"github.com/geostream/geostream/streamkit/geo"
 )
 
@@ -635,10 +636,10 @@ func (d *decoder) timestamp(p *Point, v []byte) string {
 	case ms > d.maxMs:
 		ahead := "centuries"
 		if diff := ms - d.nowMs; diff < math.MaxInt64/int64(time.Millisecond) {
-			ahead = (time.Duration(diff) * time.Millisecond).String()
+			ahead = durfmt.Human(time.Duration(diff) * time.Millisecond)
 		}
-		return fmt.Sprintf("is %s ahead of the server's clock, more than the allowed %v, got %s",
-			ahead, d.maxSkew, quote(s))
+		return fmt.Sprintf("is %s ahead of the server's clock, more than the allowed %s, got %s",
+			ahead, durfmt.Human(d.maxSkew), quote(s))
 	}
 	p.TimeMs = ms
 	return ""

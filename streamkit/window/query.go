@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geostream/geostream/streamkit/durfmt"
 	"github.com/geostream/geostream/streamkit/point"
 )
 
@@ -205,7 +206,7 @@ func (s Set) retentionText(device bool) string {
 		if device {
 			ret = r.DeviceRetention
 		}
-		parts = append(parts, r.Name+" "+ret.String())
+		parts = append(parts, r.Name+" "+durfmt.Human(ret))
 	}
 	return strings.Join(parts, ", ")
 }
