@@ -1,11 +1,17 @@
 # geostream — the two commands a new user needs are `make demo` and `make test`.
-.PHONY: demo test build vet fmt ci
+.PHONY: demo test quick lint build vet fmt ci
 
 demo: ## run the whole pipeline on an embedded Redis (Ctrl-C stops it)
 	scripts/demo
 
 test: ## vet and test every module (integration tests start their own redis-server)
 	scripts/test
+
+quick: ## unit tests only (-short: no redis-server, no end-to-end), for the inner loop
+	scripts/test -short
+
+lint: ## staticcheck and deadcode over every module
+	scripts/lint
 
 build: ## build every binary into ./bin
 	go build -o bin/ ./streamkit/cmd/embedded-redis ./streamkit/cmd/healthcheck ./ingest-svc/cmd/ingest-svc \

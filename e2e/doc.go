@@ -4,7 +4,8 @@
 // by signals. It has no code of its own beyond the test harness.
 //
 // The fault suite (go test ./e2e/ -run TestFault -v) proves the guarantees
-// of design.md §5 under processor, ingest and Redis crashes, a Redis that
+// of docs/architecture.md#guarantees under processor, ingest and Redis
+// crashes, a Redis that
 // hangs, a full backlog, graceful shutdowns, trimming under load and
 // retried uploads; docs/reliability.md lists each test, what it proves and
 // its figures. Each fault test logs one line

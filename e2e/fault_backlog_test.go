@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// Fault 4 (design.md §5.5): no processor runs, so the partition streams
+// Fault 4 (docs/architecture.md#overload-and-outages):
+// no processor runs, so the partition streams
 // fill up. ingest-svc runs with --backlog-limit 1000: an upload to a
 // partition whose stream holds 1000 entries or more is refused with 503 and
 // Retry-After before anything is written to it. The simulator's verifier

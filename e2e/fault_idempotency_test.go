@@ -16,7 +16,8 @@ import (
 	"github.com/geostream/geostream/streamkit/keys"
 )
 
-// Fault 8 (design.md §3 Idempotency-Key, §5.1, §5.2): a request retried
+// Fault 8 (docs/architecture.md#idempotency-key, #stored-on-2xx, #counted-exactly-once):
+// a request retried
 // with the same Idempotency-Key is stored exactly once, per partition,
 // because append.lua writes a partition's points and its idempotency marker
 // in one atomic call. Every request here spans all four partitions (one

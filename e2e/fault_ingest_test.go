@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Fault 5 (design.md §3 "never 2xx for a point that is not stored", §5.1):
+// Fault 5 (docs/architecture.md#stored-on-2xx):
 // ingest-svc is killed with SIGKILL six times at random (seeded) moments
 // while the simulator uploads 20,000 points with 8 requests in flight, and
 // restarted on the same port each time. A request cut off mid-way (its

@@ -17,7 +17,8 @@ import (
 	"github.com/geostream/geostream/e2e/internal/procs"
 )
 
-// Fault 3 (design.md §5.5): Redis stops answering for GEOSTREAM_FAULT_OUTAGE
+// Fault 3 (docs/architecture.md#overload-and-outages):
+// Redis stops answering for GEOSTREAM_FAULT_OUTAGE
 // (30 s; 10 s when CI is set). The redis-server process is stopped with
 // SIGSTOP, so that connections hang (the kernel still accepts them and
 // buffers what is sent) instead of being refused: the nastier outage, where

@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Fault 1 (design.md §5.2, §5.3): processors are killed with SIGKILL ten
+// Fault 1 (docs/architecture.md#counted-exactly-once, #claimed-from-dead-consumers):
+// processors are killed with SIGKILL ten
 // times at random (seeded) moments while the simulator uploads 24,000 points
 // at 2,000 points/s, with one and with three processor instances, each time
 // while it holds entries it read and has not counted (procs.KillHolding). Each

@@ -24,7 +24,8 @@ const answerMargin = 3 * time.Second
 // the test and of Redis not being the same instant.
 const everysecWindow = 3 * time.Second
 
-// Fault 2 (design.md §5.1, §5.5): redis-server is killed with SIGKILL while
+// Fault 2 (docs/architecture.md#stored-on-2xx, #overload-and-outages):
+// redis-server is killed with SIGKILL while
 // clients upload, stays down for a moment, and is restarted from its AOF;
 // ingest-svc and processor-svc are not touched and must reconnect on their
 // own. Clients are the test's own (one device per request, so that each

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// Fault 6 (design.md §5.6): graceful shutdown with SIGTERM under load.
+// Fault 6 (docs/architecture.md#graceful-shutdown):
+// graceful shutdown with SIGTERM under load.
 //
 // ingest: three uploads are held in flight (headers and half the body sent,
 // read by the server) when ingest-svc gets SIGTERM. Once its listener is

@@ -10,7 +10,8 @@ import (
 	"time"
 )
 
-// Fault 7 (design.md §5.4): trimming under sustained load. Two processors
+// Fault 7 (docs/architecture.md#trimming-never-loses-an-entry):
+// trimming under sustained load. Two processors
 // trim every 200 ms in steps of 200 entries while the simulator uploads
 // 45,000 points at 3,000 points/s; midway one processor is killed with
 // SIGKILL and replaced under a new name, so that its read-but-unacknowledged

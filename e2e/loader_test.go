@@ -136,13 +136,6 @@ func startLoader(base string, workers int, seed uint64, pause time.Duration, gen
 // acked returns the number of requests acknowledged so far.
 func (l *loader) acked() int64 { return l.acks.Load() }
 
-// sent returns the number of requests answered so far.
-func (l *loader) sent() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.reqs)
-}
-
 // since returns the requests that ended after t.
 func (l *loader) since(t time.Time) []*request {
 	l.mu.Lock()

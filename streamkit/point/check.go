@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/geostream/geostream/streamkit/durfmt"
 	"github.com/geostream/geostream/streamkit/geo"
 )
 
@@ -116,10 +117,10 @@ func (c Clock) Check(t time.Time, text string) (int64, string) {
 	case ms > c.maxMs:
 		ahead := "centuries"
 		if diff := ms - c.nowMs; diff < math.MaxInt64/int64(time.Millisecond) {
-			ahead = (time.Duration(diff) * time.Millisecond).String()
+			ahead = durfmt.Human(time.Duration(diff) * time.Millisecond)
 		}
-		return 0, fmt.Sprintf("is %s ahead of the server's clock, more than the allowed %v, got %s",
-			ahead, c.skew, quote(text))
+		return 0, fmt.Sprintf("is %s ahead of the server's clock, more than the allowed %s, got %s",
+			ahead, durfmt.Human(c.skew), quote(text))
 	}
 	return ms, ""
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/streamkit/backoff"
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/redisconn/shards"
 )
 
 // sendOnce keeps a ClusterClient from sending a script call a second time
@@ -35,10 +37,9 @@ type sendOnce struct{}
 
 // Bounds of sendOnce's re-sends after TRYAGAIN: 20+40+80+160 ms of backoff
 // at most, within the caller's context.
-const (
-	tryAgainAttempts = 5
-	tryAgainBackoff  = 20 * time.Millisecond
-)
+const tryAgainAttempts = 5
+
+var tryAgainBackoff = backoff.Policy{Base: 20 * time.Millisecond, Max: 160 * time.Millisecond}
 
 func (sendOnce) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -48,13 +49,12 @@ func (sendOnce) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			return next(ctx, cmd)
 		}
 		w := noRetryCmd{cmd}
-		delay := tryAgainBackoff
 		for attempt := 1; ; attempt++ {
 			err := next(ctx, w)
-			if !redis.HasErrorPrefix(err, "TRYAGAIN") || attempt == tryAgainAttempts || !sleep(ctx, delay) {
+			if !redis.HasErrorPrefix(err, "TRYAGAIN") || attempt == tryAgainAttempts ||
+				backoff.Sleep(ctx, tryAgainBackoff.Delay(attempt)) != nil {
 				return err
 			}
-			delay *= 2
 		}
 	}
 }
@@ -69,7 +69,6 @@ func (sendOnce) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proces
 			}
 		}
 		err := next(ctx, wrapped)
-		delay := tryAgainBackoff
 		for attempt := 1; attempt < tryAgainAttempts; attempt++ {
 			var again []redis.Cmder
 			for _, c := range wrapped {
@@ -77,10 +76,9 @@ func (sendOnce) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proces
 					again = append(again, c)
 				}
 			}
-			if len(again) == 0 || !sleep(ctx, delay) {
+			if len(again) == 0 || backoff.Sleep(ctx, tryAgainBackoff.Delay(attempt)) != nil {
 				break
 			}
-			delay *= 2
 			next(ctx, again)
 			err = nil
 			for _, c := range cmds {
@@ -90,18 +88,6 @@ func (sendOnce) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proces
 			}
 		}
 		return err
-	}
-}
-
-// sleep waits for d or until ctx is done; it reports whether ctx is live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -128,7 +114,7 @@ type Placement struct {
 }
 
 // Layout returns the placement of every partition of s: on Redis Cluster
-// the master that serves each partition's slot (read with CLUSTER SLOTS),
+// the master that serves each partition's slot (read with CLUSTER SHARDS),
 // on a single server that server's address. Log it to see how the
 // partitions spread over the shards.
 func Layout(ctx context.Context, c redis.UniversalClient, s *keys.Schema) ([]Placement, error) {
@@ -148,14 +134,14 @@ func Layout(ctx context.Context, c redis.UniversalClient, s *keys.Schema) ([]Pla
 		}
 		return out, nil
 	}
-	slots, err := cc.ClusterSlots(ctx).Result()
+	ranges, err := shards.Masters(ctx, cc)
 	if err != nil {
-		return nil, fmt.Errorf("cluster slots: %w", err)
+		return nil, err
 	}
 	for p := range out {
-		for _, r := range slots {
-			if out[p].Slot >= r.Start && out[p].Slot <= r.End && len(r.Nodes) > 0 {
-				out[p].Node = r.Nodes[0].Addr
+		for _, r := range ranges {
+			if out[p].Slot >= r.Start && out[p].Slot <= r.End {
+				out[p].Node = r.Addr
 			}
 		}
 		if out[p].Node == "" {

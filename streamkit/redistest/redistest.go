@@ -38,10 +38,20 @@ func Required() bool {
 	return os.Getenv("CI") != "" || os.Getenv("GEOSTREAM_REQUIRE_REDIS") != ""
 }
 
+// SkipShort skips an integration test under -short (make quick); make test
+// and CI run without it.
+func SkipShort(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("integration test: skipped with -short (make quick); make test runs it")
+	}
+}
+
 // Start starts redis-server with extra configuration arguments (for example
 // "--appendonly", "yes") and registers its shutdown with tb.Cleanup.
 func Start(tb testing.TB, args ...string) *Server {
 	tb.Helper()
+	SkipShort(tb)
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if Required() {
 			tb.Fatalf("redis-server not found and CI/GEOSTREAM_REQUIRE_REDIS is set: %v", err)
@@ -131,9 +141,6 @@ func WaitPing(c redis.Cmdable, done <-chan struct{}, timeout time.Duration) erro
 // Kill stops the server with SIGKILL, as a crash would, and waits for it.
 // It is safe to call on a stopped server.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
-
-// Stop stops the server with SIGTERM (a clean shutdown) and waits for it.
-func (s *Server) Stop() { s.signal(syscall.SIGTERM) }
 
 func (s *Server) signal(sig syscall.Signal) {
 	if s.cmd == nil {

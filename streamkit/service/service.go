@@ -11,12 +11,27 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/redisconn"
 )
+
+// Listen opens the service's HTTP listener on c.HTTPAddr. A port in use is
+// named in the error with the flag and variable that move it; services
+// listen before they connect to Redis, so this fails at once.
+func (c *Common) Listen() (net.Listener, error) {
+	ln, err := net.Listen("tcp", c.HTTPAddr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listen on %s: the port is in use by another process; stop it, or listen elsewhere with --http-addr or GEOSTREAM_HTTP_ADDR", c.HTTPAddr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (--http-addr, GEOSTREAM_HTTP_ADDR): %w", c.HTTPAddr, err)
+	}
+	return ln, nil
+}
 
 // Serve runs srv on ln until ctx is done, then shuts it down gracefully:
 // in-flight requests get up to grace to finish. It returns nil after a
@@ -68,6 +83,15 @@ func Readyz(c redis.UniversalClient) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	}
+}
+
+// WriteError answers code with the API's error body,
+// {"error": msg, "details": []}.
+func WriteError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, struct {
+		Error   string   `json:"error"`
+		Details []string `json:"details"`
+	}{msg, []string{}})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -230,3 +230,29 @@ func TestServePprof(t *testing.T) {
 		t.Error("second listener on the same address: want error")
 	}
 }
+
+// TestListenPortInUse: a busy port is named with the flag and variable that
+// move it, at once.
+func TestListenPortInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	c := Common{HTTPAddr: busy.Addr().String()}
+	_, err = c.Listen()
+	if err == nil {
+		t.Fatal("Listen on a busy port succeeded")
+	}
+	for _, want := range []string{busy.Addr().String(), "in use", "--http-addr", "GEOSTREAM_HTTP_ADDR"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+	c.HTTPAddr = "127.0.0.1:0"
+	ln, err := c.Listen()
+	if err != nil {
+		t.Fatalf("Listen on a free port: %v", err)
+	}
+	ln.Close()
+}

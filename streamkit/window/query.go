@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/geostream/geostream/streamkit/durfmt"
 	"github.com/geostream/geostream/streamkit/point"
 )
 
@@ -176,14 +177,26 @@ func (s Set) Cover(from, to, nowMs int64, device bool, max int) ([]Bucket, error
 			if f.Start(pos) != pos {
 				return nil, badf("%s is not on a whole %s boundary", fmtMs(pos), f.Name)
 			}
-			return nil, badf("points at %s are no longer kept at a resolution that fits the range (retention per resolution: %s)",
-				fmtMs(pos), s.retentionText(device))
+			return nil, badf("buckets at %s that fit the range are no longer kept (retention per resolution: %s); %s",
+				fmtMs(pos), s.retentionText(device), s.coarserHint(pos, nowMs, device))
 		}
 		if len(out) > max {
 			return nil, badf("the range needs more than %d bucket reads; use a coarser interval or a shorter range", max)
 		}
 	}
 	return out, nil
+}
+
+// coarserHint says what to ask instead when pos is past the retention of the
+// buckets that fit the range: the finest resolution still kept there.
+func (s Set) coarserHint(pos, nowMs int64, device bool) string {
+	for _, r := range s {
+		if r.Retained(r.Start(pos), nowMs, device) {
+			return fmt.Sprintf("that far back ask for whole %s buckets: add interval=%s (a window then starts on a whole %s), or give from and to on whole %s",
+				r.Name, r.Name, r.Name, r.Name)
+		}
+	}
+	return "nothing is kept for that time but the all-time summary (/retrieve without a range)"
 }
 
 func (s Set) retentionText(device bool) string {
@@ -193,7 +206,7 @@ func (s Set) retentionText(device bool) string {
 		if device {
 			ret = r.DeviceRetention
 		}
-		parts = append(parts, r.Name+" "+ret.String())
+		parts = append(parts, r.Name+" "+durfmt.Human(ret))
 	}
 	return strings.Join(parts, ", ")
 }

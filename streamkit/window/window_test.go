@@ -110,6 +110,8 @@ func TestCover(t *testing.T) {
 			"1m@22T23:58 1m@22T23:59 1h@23T00:00 1h@23T01:00", ""},
 		{"whole days", "2025-01-20T00:00:00Z", "2025-01-22T01:00:00Z", false, "1d@20T00:00 1d@21T00:00 1h@22T00:00", ""},
 		{"minutes expired", "2025-01-20T10:01:00Z", "2025-01-20T10:03:00Z", false, "", "no longer kept"},
+		{"minutes expired: says to ask for hours", "2025-01-20T10:01:00Z", "2025-01-20T10:03:00Z", false, "", "add interval=1h"},
+		{"everything expired", "2005-01-20T10:00:00Z", "2005-01-20T11:00:00Z", false, "", "all-time summary"},
 		{"device minutes expired", "2025-01-23T07:01:00Z", "2025-01-23T07:02:00Z", true, "", "no longer kept"},
 		{"device recent minutes", "2025-01-23T14:00:00Z", "2025-01-23T14:02:00Z", true, "1m@23T14:00 1m@23T14:01", ""},
 		{"unaligned", "2025-01-23T10:00:30Z", "2025-01-23T10:02:00Z", false, "", "boundary"},

@@ -6,6 +6,7 @@
 package procs
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -26,6 +27,11 @@ import (
 // runs the tests and returns their exit code: the body of a TestMain. root
 // is the repository root.
 func Main(m *testing.M, root string, bin *binaries.Set) int {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("end-to-end tests: skipped with -short (make quick); make test runs them")
+		return 0
+	}
 	dir, err := os.MkdirTemp("", "geostream-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

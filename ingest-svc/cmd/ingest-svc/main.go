@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -34,7 +33,7 @@ const startTimeout = 10 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ingest-svc:", err)
@@ -43,13 +42,13 @@ func main() {
 }
 
 // run parses the configuration from args and the environment, connects to
-// Redis and serves until ctx is done. Logs go to stdout, usage to stderr.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// Redis and serves until ctx is done. Logs go to stdout; flag errors and -h
+// (which returns nil) to stderr.
+func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "keygen" {
 		return keygen(args[1:], stdout, stderr)
 	}
-	lookup := func(k string) (string, bool) { v := getenv(k); return v, v != "" }
-	fs := envflag.New("ingest-svc", lookup)
+	fs := envflag.New("ingest-svc", lookupEnv)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: ingest-svc [flags]    (serve the API)\n       ingest-svc keygen -h     (make an API key)\nflags:")
@@ -64,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+		return fmt.Errorf("unexpected arguments %q: every setting is a flag", fs.Args())
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
@@ -73,7 +72,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	log.Info("effective config", fs.Effective()...)
+	log.Info("starting ingest-svc", fs.Effective()...)
+	ln, err := cfg.Listen()
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	apiKeys, err := cfg.Keys()
 	if err != nil {
 		return err
@@ -127,9 +131,5 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	})
 	srv := cfg.HTTPServer(router)
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
 	return service.Serve(ctx, srv, ln, cfg.ShutdownGrace, log)
 }

@@ -36,8 +36,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func env(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
+func env(vars map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 }
 
 func TestRunConfigErrors(t *testing.T) {
@@ -142,7 +142,7 @@ func TestRunServes(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("run did not return after its context was cancelled")
 	}
-	for _, want := range []string{`"msg":"effective config"`, `"max-batch":"7"`, `"msg":"request"`, `"path":"/upload"`} {
+	for _, want := range []string{`"msg":"starting ingest-svc"`, `"max-batch":"7"`, `"msg":"request"`, `"path":"/upload"`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s:\n%s", want, logs.String())
 		}

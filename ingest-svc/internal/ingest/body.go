@@ -11,10 +11,10 @@ import (
 	"github.com/geostream/geostream/streamkit/point"
 )
 
-// msgContentType names the accepted media types, for the 415 answer.
-const msgContentType = "Content-Type must be application/json (one object or an array of objects), " +
-	"application/x-ndjson (one object per line; application/jsonl is also accepted) " +
-	"or application/geo+json (a FeatureCollection of Point Features)"
+// msgContentType names the header to send, for the 415 answer.
+const msgContentType = "send the header Content-Type: application/json (one object or an array of objects), " +
+	"Content-Type: application/x-ndjson (one object per line; application/jsonl is also accepted) " +
+	"or Content-Type: application/geo+json (a FeatureCollection of Point Features)"
 
 // bodyKind maps a Content-Type header to the framing of the body. A charset
 // parameter, when given, must be UTF-8 (RFC 8259 §8.1).
@@ -36,6 +36,9 @@ func bodyKind(contentType string) (point.BodyKind, error) {
 		return point.BodyNDJSON, nil
 	case "application/geo+json":
 		return point.BodyGeoJSON, nil
+	}
+	if mt == "application/x-www-form-urlencoded" {
+		return 0, errors.New(`Content-Type "application/x-www-form-urlencoded" is not supported (curl -d sends it unless told otherwise: add -H 'Content-Type: application/json')`)
 	}
 	return 0, fmt.Errorf("Content-Type %q is not supported", mt)
 }

@@ -8,6 +8,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"time"
 
@@ -177,24 +178,40 @@ type RouterConfig struct {
 	MetricsPublic bool
 }
 
-// DefaultRouterConfig returns the default limits.
+// DefaultRouterConfig returns the default limits, those that are off when
+// zero (the backlog and rate limits) included.
 func DefaultRouterConfig() RouterConfig {
-	return RouterConfig{
-		MaxBodyBytes:         DefaultMaxBodyBytes,
-		MaxDecompressedBytes: DefaultMaxDecompressedBytes,
-		MaxBatch:             DefaultMaxBatch,
-		RedisTimeout:         DefaultRedisTimeout,
+	c := RouterConfig{
 		BacklogLimit:         DefaultBacklogLimit,
-		MaxClockSkew:         DefaultMaxClockSkew,
-		IdempotencyTTL:       DefaultIdempotencyTTL,
-		ReplicaAckTimeout:    DefaultReplicaAckTimeout,
-		MaxRangeBuckets:      DefaultMaxRangeBuckets,
-		MaxInFlight:          DefaultMaxInFlight,
 		MaxInFlightPerClient: DefaultMaxInFlightPerClient,
 		RateLimit:            DefaultRateLimit,
-		RateBurst:            DefaultRateBurst,
 		ReadRateLimit:        DefaultReadRateLimit,
-		ReadRateBurst:        DefaultReadRateBurst,
+	}
+	c.SetDefaults()
+	return c
+}
+
+// SetDefaults fills the zero-valued limits with their defaults; those whose
+// zero means "off" (BacklogLimit, MaxInFlightPerClient, RateLimit,
+// ReadRateLimit) stay zero.
+func (c *RouterConfig) SetDefaults() {
+	setDefault(&c.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&c.MaxDecompressedBytes, DefaultMaxDecompressedBytes)
+	setDefault(&c.MaxBatch, DefaultMaxBatch)
+	setDefault(&c.RedisTimeout, DefaultRedisTimeout)
+	setDefault(&c.MaxClockSkew, DefaultMaxClockSkew)
+	setDefault(&c.IdempotencyTTL, DefaultIdempotencyTTL)
+	setDefault(&c.ReplicaAckTimeout, DefaultReplicaAckTimeout)
+	setDefault(&c.MaxRangeBuckets, DefaultMaxRangeBuckets)
+	setDefault(&c.MaxInFlight, DefaultMaxInFlight)
+	setDefault(&c.RateBurst, DefaultRateBurst)
+	setDefault(&c.ReadRateBurst, DefaultReadRateBurst)
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
 	}
 }
 
@@ -233,6 +250,28 @@ func (c RouterConfig) Validate() error {
 			c.MaxInFlight, c.MaxInFlightPerClient))
 	}
 	errs = append(errs, c.validateRates(), c.validateReplicas())
+	return errors.Join(errs...)
+}
+
+// validateRates checks the rate limits: 0 (off) or positive and finite,
+// bursts that let the largest request through.
+func (c RouterConfig) validateRates() error {
+	var errs []error
+	for _, r := range []struct {
+		name string
+		v    float64
+	}{{"rate-limit", c.RateLimit}, {"read-rate-limit", c.ReadRateLimit}} {
+		if r.v < 0 || math.IsNaN(r.v) || math.IsInf(r.v, 0) {
+			errs = append(errs, fmt.Errorf("%s must be 0 (off) or a positive number, got %v", r.name, r.v))
+		}
+	}
+	if c.RateLimit > 0 && c.RateBurst < c.MaxBatch {
+		errs = append(errs, fmt.Errorf("rate-burst (%d) must be at least max-batch (%d), or the largest upload could never pass",
+			c.RateBurst, c.MaxBatch))
+	}
+	if c.ReadRateLimit > 0 && c.ReadRateBurst < 1 {
+		errs = append(errs, fmt.Errorf("read-rate-burst must be at least 1, got %d", c.ReadRateBurst))
+	}
 	return errors.Join(errs...)
 }
 
@@ -341,3 +380,7 @@ func (c *Config) HTTPServer(h http.Handler) *http.Server {
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 	}
 }
+
+// Keys loads the configured API keys: nil when none is configured
+// (authentication off). See LoadKeys.
+func (c *Config) Keys() (*KeySet, error) { return LoadKeys(c.APIKeysFile, c.APIKeys) }

@@ -13,10 +13,6 @@ import (
 	"github.com/geostream/geostream/streamkit/point"
 )
 
-// Keys loads the configured API keys: nil when none is configured
-// (authentication off). See LoadKeys.
-func (c *Config) Keys() (*KeySet, error) { return LoadKeys(c.APIKeysFile, c.APIKeys) }
-
 // ParseKeys reads API key definitions: one key per line (or separated by
 // ';', for an environment variable), fields separated by spaces or tabs:
 //

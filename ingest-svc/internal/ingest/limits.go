@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -214,26 +213,4 @@ func (h *handlers) limitInFlight(c *gin.Context) {
 		c.Set(reasonKey, refusedOverloaded)
 		abortUnavailable(c, fmt.Sprintf("the server is serving its limit of %d requests; retry later", h.cfg.MaxInFlight))
 	}
-}
-
-// validateRates checks the rate limits: 0 (off) or positive and finite,
-// bursts that let the largest request through.
-func (c RouterConfig) validateRates() error {
-	var errs []error
-	for _, r := range []struct {
-		name string
-		v    float64
-	}{{"rate-limit", c.RateLimit}, {"read-rate-limit", c.ReadRateLimit}} {
-		if r.v < 0 || math.IsNaN(r.v) || math.IsInf(r.v, 0) {
-			errs = append(errs, fmt.Errorf("%s must be 0 (off) or a positive number, got %v", r.name, r.v))
-		}
-	}
-	if c.RateLimit > 0 && c.RateBurst < c.MaxBatch {
-		errs = append(errs, fmt.Errorf("rate-burst (%d) must be at least max-batch (%d), or the largest upload could never pass",
-			c.RateBurst, c.MaxBatch))
-	}
-	if c.ReadRateLimit > 0 && c.ReadRateBurst < 1 {
-		errs = append(errs, fmt.Errorf("read-rate-burst must be at least 1, got %d", c.ReadRateBurst))
-	}
-	return errors.Join(errs...)
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +60,7 @@ func process(tb testing.TB, c redis.UniversalClient, sc *keys.Schema, wins windo
 	var aggs []scripts.AggKey
 	for p := range sc.Partitions() {
 		stream := sc.Stream(p)
-		if err := c.XGroupCreateMkStream(ctx, stream, keys.Group, "0").Err(); err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		if err := c.XGroupCreateMkStream(ctx, stream, keys.Group, "0").Err(); err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
 			tb.Fatalf("xgroup create %s: %v", stream, err)
 		}
 		for {

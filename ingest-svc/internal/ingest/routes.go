@@ -88,6 +88,7 @@ func NewRouter(cfg RouterConfig, d Deps) *gin.Engine {
 // newRouter is NewRouter, also returning the handlers (for tests).
 func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 	gin.SetMode(gin.ReleaseMode)
+	cfg.SetDefaults()
 	h := &handlers{cfg: cfg, rdb: d.Redis, schema: d.Schema, log: d.Log, now: d.Now, wins: d.Windows, m: d.Metrics, keys: d.Keys}
 	if h.m == nil {
 		h.m = NewMetrics(nil)

@@ -124,9 +124,9 @@ func TestUploadRejected(t *testing.T) {
 	}{
 		{name: "no content type", req: req{body: []byte(seedPoint)}, status: 415, errHas: "application/x-ndjson"},
 		{name: "text/plain", req: req{body: []byte(seedPoint), header: map[string]string{"Content-Type": "text/plain"}},
-			status: 415, errHas: "Content-Type must be application/json"},
-		{name: "form", req: req{body: []byte("a=1"), header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
-			status: 415, errHas: "Content-Type must be"},
+			status: 415, errHas: "send the header Content-Type: application/json"},
+		{name: "form (curl -d)", req: req{body: []byte("a=1"), header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}},
+			status: 415, errHas: "Content-Type: application/json", details: []errorDetail{{Message: "add -H 'Content-Type: application/json'"}}},
 		{name: "latin1 charset", req: req{body: []byte(seedPoint), header: map[string]string{"Content-Type": "application/json; charset=latin1"}},
 			status: 415, details: []errorDetail{{Message: "must be UTF-8"}}},
 		{name: "brotli", req: req{body: []byte(seedPoint), header: map[string]string{"Content-Type": "application/json", "Content-Encoding": "br"}},

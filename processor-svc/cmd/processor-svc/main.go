@@ -13,8 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -28,45 +26,49 @@ import (
 	"github.com/geostream/geostream/streamkit/service"
 )
 
+// startTimeout bounds the Redis calls made before processing starts.
+const startTimeout = 10 * time.Second
+
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case err != nil:
-		log.Error("processor-svc", "err", err)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "processor-svc:", err)
 		os.Exit(1)
 	}
 }
 
-// startupTimeout bounds the Redis calls made before processing starts.
-const startupTimeout = 10 * time.Second
-
 // run parses the configuration from args and the environment, connects to
-// Redis and processes the streams until ctx is done. Logs go to stdout;
-// flag errors and -h to stderr.
+// Redis and processes the streams until ctx is done. Logs go to stdout; flag
+// errors and -h (which returns nil) to stderr.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	var cfg processor.Config
 	fs := envflag.New("processor-svc", lookupEnv)
 	fs.SetOutput(stderr)
+	var cfg processor.Config
 	cfg.Register(fs)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q: every setting is a flag", fs.Args())
 	}
 	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration: %w", err)
+		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	log, err := cfg.Logger(stdout)
 	if err != nil {
 		return err
 	}
 	log.Info("starting processor-svc", fs.Effective()...)
+	ln, err := cfg.Listen()
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 
 	schema, err := cfg.Schema()
 	if err != nil {
@@ -82,7 +84,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err := cfg.StartPprof(ctx, log); err != nil {
 		return err
 	}
-	if err := cfg.CheckRedis(ctx, conn, schema, startupTimeout); err != nil {
+	if err := cfg.CheckRedis(ctx, conn, schema, startTimeout); err != nil {
 		return err
 	}
 	proc, err := processor.New(cfg, conn.Client, schema, log)
@@ -95,10 +97,6 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", cfg.HTTPAddr, err)
-	}
 	srv := &http.Server{
 		Handler:           newMux(conn.Client, reg),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -62,9 +61,8 @@ func TestRunRejectsBadConfig(t *testing.T) {
 
 func TestRunHelp(t *testing.T) {
 	var stdout, stderr strings.Builder
-	err := run(context.Background(), []string{"-h"}, envOf(nil), &stdout, &stderr)
-	if !errors.Is(err, flag.ErrHelp) {
-		t.Fatalf("run -h: %v", err)
+	if err := run(context.Background(), []string{"-h"}, envOf(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("run -h: %v, want nil (help is not an error)", err)
 	}
 	for _, want := range []string{"-consumer", "GEOSTREAM_CONSUMER", "-claim-min-idle", "-retention", "-trim-step"} {
 		if !strings.Contains(stderr.String(), want) {
@@ -99,13 +97,7 @@ func TestRunLogsEffectiveConfig(t *testing.T) {
 			envOf(map[string]string{"GEOSTREAM_REDIS_URL": "redis://:s3cret@" + m.Addr(), "GEOSTREAM_CONSUMER": "c1"}),
 			&syncWriter{w: &stdout}, &stderr)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !m.Exists("gs:meta") {
-		if time.Now().After(deadline) {
-			t.Fatal("processor did not start")
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
+	redistest.WaitFor(t, 10*time.Second, "the processor to start", func() bool { return m.Exists("gs:meta") })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
@@ -156,13 +148,7 @@ func TestRunServesAndProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for count(t, c, s) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("counted %d of %d", count(t, c, s), n)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronisation
-	}
+	redistest.WaitFor(t, 20*time.Second, fmt.Sprintf("%d points counted", n), func() bool { return count(t, c, s) == n })
 	cancel()
 	select {
 	case err := <-done:
@@ -189,19 +175,13 @@ func count(tb testing.TB, c redis.UniversalClient, s *keys.Schema) int64 {
 
 func waitStatus(tb testing.TB, url string, want int) {
 	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	redistest.WaitFor(tb, 20*time.Second, fmt.Sprintf("%s to answer %d", url, want), func() bool {
 		resp, err := http.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == want {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s: no %d within 20s (last error %v)", url, want, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode == want
+	})
 }

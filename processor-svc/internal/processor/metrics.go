@@ -2,10 +2,12 @@ package processor
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/metrics"
@@ -53,7 +55,9 @@ func newBatchDuration() prometheus.Histogram {
 
 var (
 	lagDesc = prometheus.NewDesc(metrics.Namespace+"_processor_lag_entries",
-		"Entries of the partition stream not yet delivered to the consumer group.", []string{"partition"}, nil)
+		"Entries of the partition stream not yet delivered to the consumer group; NaN where lag_known is 0.", []string{"partition"}, nil)
+	lagKnownDesc = prometheus.NewDesc(metrics.Namespace+"_processor_lag_known",
+		"1 when Redis can tell the group's lag, 0 when it cannot (the embedded Redis reports the stream length instead).", []string{"partition"}, nil)
 	pendingDesc = prometheus.NewDesc(metrics.Namespace+"_processor_pending_entries",
 		"Entries delivered to the consumer group but not yet acknowledged (counted).", []string{"partition"}, nil)
 	streamDesc = prometheus.NewDesc(metrics.Namespace+"_processor_stream_entries",
@@ -65,6 +69,7 @@ type partitionCollector struct{ p *Processor }
 
 func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- lagDesc
+	ch <- lagKnownDesc
 	ch <- pendingDesc
 	ch <- streamDesc
 }
@@ -87,9 +92,20 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 				continue
 			}
 			ch <- prometheus.MustNewConstMetric(pendingDesc, prometheus.GaugeValue, float64(g.Pending), part)
-			if g.Lag >= 0 {
-				ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(g.Lag), part)
+			known, lag := 0.0, math.NaN()
+			if lagKnown(g) {
+				known, lag = 1, float64(g.Lag)
 			}
+			ch <- prometheus.MustNewConstMetric(lagKnownDesc, prometheus.GaugeValue, known, part)
+			ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, lag, part)
 		}
 	}
+}
+
+// lagKnown reports whether g's lag is real. Redis answers a nil lag (-1)
+// when it cannot tell; miniredis answers the stream length with a nil
+// entries-read (0) once entries were delivered.
+func lagKnown(g redis.XInfoGroup) bool {
+	delivered := g.LastDeliveredID != "0-0" && g.LastDeliveredID != "0"
+	return g.Lag >= 0 && (g.EntriesRead > 0 || !delivered)
 }

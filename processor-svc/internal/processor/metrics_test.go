@@ -1,10 +1,13 @@
 package processor
 
 import (
+	"math"
 	"testing"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/redistest"
 )
@@ -71,5 +74,28 @@ func TestMetrics(t *testing.T) {
 				t.Errorf("points applied = %v, want %d", got, len(pts)-held)
 			}
 		}
+	}
+}
+
+// TestLagUnknownOnMiniredis: miniredis reports the stream length as the lag
+// once entries were delivered; the gauge says it cannot tell instead of
+// showing a false backlog.
+func TestLagUnknownOnMiniredis(t *testing.T) {
+	m := miniredis.RunT(t)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	s := newSchema(t, 1)
+	createGroups(t, c, s)
+	appendPoints(t, c, s, genPoints(1, 5, 1))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&partitionCollector{p: &Processor{client: c, schema: s}})
+	if got := gauge(t, reg, "geostream_processor_lag_known", "0"); got != 1 {
+		t.Errorf("lag_known before any read = %v, want 1 (nothing delivered: the lag is the stream)", got)
+	}
+	readAs(t, c, s, "c", 5)
+	if got := gauge(t, reg, "geostream_processor_lag_known", "0"); got != 0 {
+		t.Errorf("lag_known after a read = %v, want 0", got)
+	}
+	if got := gauge(t, reg, "geostream_processor_lag_entries", "0"); !math.IsNaN(got) {
+		t.Errorf("lag_entries = %v although unknown, want NaN", got)
 	}
 }

@@ -1,6 +1,6 @@
 // Package processor is processor-svc's core: the consumer-group worker that
 // counts every point of the partition streams into the aggregates exactly
-// once (design.md §5.2–5.4, §5.6).
+// once (docs/architecture.md#guarantees).
 //
 // A Processor runs one goroutine per partition stream (on Redis Cluster the
 // streams live in different slots, so one XREADGROUP cannot read them all).
@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,7 +104,7 @@ func (p *Processor) CreateGroups(ctx context.Context) error {
 
 func (p *Processor) createGroup(ctx context.Context, stream string) error {
 	err := p.client.XGroupCreateMkStream(ctx, stream, keys.Group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
 		return fmt.Errorf("xgroup create %s %s: %w", stream, keys.Group, err)
 	}
 	return nil

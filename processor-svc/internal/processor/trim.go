@@ -73,7 +73,7 @@ const trimPause = 2 * time.Millisecond
 // may be removed (XTRIM MINID T keeps the IDs ≥ T): entries the group has
 // acknowledged and that are older than Retention.
 //
-// Why it never removes an unacknowledged entry (design.md §5.4), with L the
+// Why it never removes an unacknowledged entry (docs/architecture.md#trimming), with L the
 // group's last-delivered-id read FIRST and then the pending summary:
 //   - XREADGROUP ">" delivers entries in ID order, and an entry is appended
 //     with an ID above every existing one (so above L), so every entry with

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,29 +26,14 @@ func retryable(status int) bool {
 	return false
 }
 
-// backoff returns the wait before retry number retry (from 1): "full
-// jitter", a uniform random duration in [0, min(max, base·2^(retry−1))].
-// Spreading retries over the whole interval keeps many clients that failed
-// together from coming back together.
-func (c *Client) backoff(retry int) time.Duration {
-	ceil := c.cfg.BackoffMax
-	if shift := retry - 1; shift < 30 {
-		ceil = min(ceil, c.cfg.BackoffBase<<shift)
-	}
-	if ceil <= 0 {
-		return 0
-	}
-	return time.Duration(c.rand(int64(ceil) + 1))
-}
-
 // wait returns the wait before retry number retry, given the server's
-// Retry-After (0 when absent). Retry-After is a lower bound: the client
-// waits at least that long, plus up to one base backoff of jitter so that
-// clients told the same value do not return in the same millisecond.
+// Retry-After (0 when absent): full-jitter backoff, or at least Retry-After
+// plus up to one base backoff of jitter, so that clients told the same
+// value do not return in the same millisecond.
 func (c *Client) wait(retry int, retryAfter time.Duration) time.Duration {
-	d := c.backoff(retry)
+	d := c.backoff.Delay(retry)
 	if retryAfter > 0 && d < retryAfter {
-		d = retryAfter + time.Duration(c.rand(int64(c.cfg.BackoffBase)+1))
+		d = retryAfter + time.Duration(c.backoff.Jitter(int64(c.backoff.Base)+1))
 	}
 	return d
 }
@@ -71,20 +55,4 @@ func parseRetryAfter(h string, now time.Time) (time.Duration, bool) {
 		return min(maxRetryAfter, max(0, t.Sub(now))), true
 	}
 	return 0, false
-}
-
-// Sleep waits for d or until ctx is done, and returns ctx's error in the
-// latter case (also when d <= 0 and ctx is already done).
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

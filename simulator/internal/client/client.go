@@ -17,6 +17,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/geostream/geostream/streamkit/backoff"
 )
 
 // Outcome is how a request ended.
@@ -107,16 +109,12 @@ type Client struct {
 	hc      *http.Client
 	sleep   func(context.Context, time.Duration) error
 	now     func() time.Time
-	rand    func(n int64) int64
+	backoff backoff.Policy
 	observe func(Attempt)
 }
 
 // Option customises a Client.
 type Option func(*Client)
-
-// WithHTTPClient sets the HTTP client (default: one with a transport sized
-// by Config.MaxConns).
-func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc } }
 
 // WithObserver calls f after every attempt, from the goroutine that made
 // it.
@@ -138,16 +136,15 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target: %w", err)
 	}
-	c := &Client{cfg: cfg, base: base, sleep: Sleep, now: time.Now, rand: rand.Int64N, observe: func(Attempt) {}}
+	c := &Client{cfg: cfg, base: base, sleep: backoff.Sleep, now: time.Now, observe: func(Attempt) {},
+		backoff: backoff.Policy{Base: cfg.BackoffBase, Max: cfg.BackoffMax, Jitter: rand.Int64N}}
 	for _, o := range opts {
 		o(c)
 	}
-	if c.hc == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConns = cfg.MaxConns + 2
-		tr.MaxIdleConnsPerHost = cfg.MaxConns + 2
-		c.hc = &http.Client{Transport: tr}
-	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = cfg.MaxConns + 2
+	tr.MaxIdleConnsPerHost = cfg.MaxConns + 2
+	c.hc = &http.Client{Transport: tr}
 	return c, nil
 }
 

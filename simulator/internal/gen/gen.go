@@ -166,15 +166,6 @@ func (g *Generator) DeviceIDs() []string {
 	return ids
 }
 
-// Region returns the name of the region device i moves in ("uniform" in
-// ModeUniform).
-func (g *Generator) Region(i int) string {
-	if g.cfg.Mode == ModeUniform {
-		return string(ModeUniform)
-	}
-	return g.devices[i].track.reg.name
-}
-
 // Next returns the next point: the earliest scheduled fix of any device.
 func (g *Generator) Next() point.Point {
 	d := g.queue[0]

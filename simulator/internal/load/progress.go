@@ -91,20 +91,21 @@ type barReporter struct {
 }
 
 func newBarReporter(w io.Writer, total int64) *barReporter {
-	if total <= 0 {
-		total = -1
-	}
-	bar := progressbar.NewOptions64(total,
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription("starting"),
-		progressbar.OptionShowCount(),
 		progressbar.OptionSetWidth(20),
 		progressbar.OptionThrottle(barRefresh),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSpinnerType(14),
 		progressbar.OptionFullWidth(),
-	)
-	return &barReporter{w: w, bar: bar}
+	}
+	if total <= 0 {
+		total = -1 // a spinner; the description holds the counts
+	} else {
+		opts = append(opts, progressbar.OptionShowCount()) // done/total
+	}
+	return &barReporter{w: w, bar: progressbar.NewOptions64(total, opts...)}
 }
 
 func (r *barReporter) interval() time.Duration { return barRefresh }
@@ -114,10 +115,10 @@ func (r *barReporter) update(s Snapshot) {
 		r.rate = rateOf(r.prev, s)
 		r.prev = s
 	}
-	done := s.Points.Acked + s.Points.Lost + s.Points.Rejected
+	// The count first: Describe redraws, and must not show the last count.
+	r.bar.Set64(s.Points.Acked + s.Points.Lost + s.Points.Rejected)
 	r.bar.Describe(fmt.Sprintf("acked %d lost %d rejected %d | %.0f/s | p50 %.1fms p99 %.1fms | errors %s",
 		s.Points.Acked, s.Points.Lost, s.Points.Rejected, r.rate, ms(s.P50), ms(s.P99), FormatErrors(s.Errors)))
-	r.bar.Set64(done)
 }
 
 func (r *barReporter) finish(s Snapshot) {

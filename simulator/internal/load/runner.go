@@ -16,6 +16,7 @@ import (
 
 	"github.com/geostream/geostream/simulator/internal/client"
 	"github.com/geostream/geostream/simulator/internal/gen"
+	"github.com/geostream/geostream/streamkit/backoff"
 	"github.com/geostream/geostream/streamkit/logx"
 	"github.com/geostream/geostream/streamkit/point"
 )
@@ -84,7 +85,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := runnerOptions{now: time.Now, sleep: client.Sleep}
+	o := runnerOptions{now: time.Now, sleep: backoff.Sleep}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/geostream/geostream/simulator/internal/client"
 	"github.com/geostream/geostream/streamkit/agg"
+	"github.com/geostream/geostream/streamkit/backoff"
 )
 
 // waited is the outcome of waiting for the API: the last answer of every
@@ -56,13 +57,13 @@ func waitForAPI(ctx context.Context, c *client.Client, scopes []Scope, acked []a
 		if round%20 == 19 {
 			log.Info("waiting for the API to catch up", "scopes_behind", remaining, "waited", time.Since(start).Round(time.Millisecond).String())
 		}
-		if err := client.Sleep(ctx, min(cfg.PollInterval, time.Until(deadline))); err != nil {
+		if err := backoff.Sleep(ctx, min(cfg.PollInterval, time.Until(deadline))); err != nil {
 			return w, err
 		}
 	}
 	w.elapsed = time.Since(start)
 	if w.caughtUp && cfg.Settle > 0 {
-		if err := client.Sleep(ctx, cfg.Settle); err != nil {
+		if err := backoff.Sleep(ctx, cfg.Settle); err != nil {
 			return w, err
 		}
 		for i, sc := range scopes {

@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/streamkit/redisconn/shards"
 	"github.com/geostream/geostream/streamkit/redistest"
 )
 
@@ -52,6 +52,7 @@ type Node struct {
 // redis-cli is not installed.
 func Require(tb testing.TB) {
 	tb.Helper()
+	redistest.SkipShort(tb)
 	for _, name := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(name); err != nil {
 			if redistest.Required() {
@@ -248,18 +249,14 @@ type SlotRange struct {
 
 // Slots returns the slot ranges as the first node sees them, in slot order.
 func (c *Cluster) Slots(ctx context.Context) ([]SlotRange, error) {
-	slots, err := c.NodeClient(c.Nodes[0]).ClusterSlots(ctx).Result()
+	ranges, err := shards.Masters(ctx, c.NodeClient(c.Nodes[0]))
 	if err != nil {
-		return nil, fmt.Errorf("cluster slots: %w", err)
+		return nil, err
 	}
-	var out []SlotRange
-	for _, s := range slots {
-		if len(s.Nodes) == 0 {
-			continue
-		}
-		out = append(out, SlotRange{Start: s.Start, End: s.End, Node: c.Node(s.Nodes[0].Addr)})
+	out := make([]SlotRange, len(ranges))
+	for i, r := range ranges {
+		out[i] = SlotRange{Start: r.Start, End: r.End, Node: c.Node(r.Addr)}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
 	return out, nil
 }
 
