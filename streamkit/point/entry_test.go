@@ -9,7 +9,6 @@ import (
 	"testing"
 )
 
-
 // samplePoints are points of a few devices, with every kind of extra,
 // values at the range limits and extras that are and are not whole
 // thousandths.
