@@ -132,8 +132,3 @@ func CheckDeviceID(id string) string {
 	}
 	return ""
 }
-
-// NewDecodeError returns the DecodeError of details (at least one).
-func NewDecodeError(details ...Detail) *DecodeError {
-	return &DecodeError{Details: details}
-}

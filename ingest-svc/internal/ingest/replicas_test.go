@@ -120,7 +120,7 @@ func TestReplicaAcksRealRedis(t *testing.T) {
 	if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(b, "not yet on enough of its replicas") {
 		t.Fatalf("upload with the replica frozen: %d %q %s, want 503 with Retry-After", code, h.Get("Retry-After"), b)
 	}
-	code, h, b = post(body(2), "k2")
+	code, _, b = post(body(2), "k2")
 	if code != 503 {
 		t.Fatalf("retry with the replica frozen: %d %s, want 503 (replayed, still not replicated)", code, b)
 	}

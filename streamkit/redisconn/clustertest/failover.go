@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/geostream/geostream/streamkit/redisconn/shards"
 )
 
 // Role returns "master" or "slave" as the node reports it (INFO
@@ -124,14 +126,14 @@ func (c *Cluster) ownerSeenBy(ctx context.Context, skip *Node, slot int) (*Node,
 		if !strings.Contains(info, "cluster_state:ok\r\n") {
 			return nil, fmt.Errorf("%s: cluster_state not ok", n.Addr)
 		}
-		slots, err := n.rdb.ClusterSlots(ctx).Result()
+		ranges, err := shards.Masters(ctx, n.rdb)
 		if err != nil {
 			return nil, err
 		}
 		var o *Node
-		for _, r := range slots {
-			if slot >= r.Start && slot <= r.End && len(r.Nodes) > 0 {
-				o = c.Node(r.Nodes[0].Addr)
+		for _, r := range ranges {
+			if slot >= r.Start && slot <= r.End {
+				o = c.Node(r.Addr)
 			}
 		}
 		if o == nil || (owner != nil && o != owner) {
