@@ -97,6 +97,10 @@ func (s *Schema) DeviceBucket(p int, id, res string, startMs int64) string {
 	return s.base(p) + "db:" + res + ":" + strconv.FormatInt(startMs, 10) + ":" + id
 }
 
+// Backlog is partition p's counter of points appended and not yet counted
+// by the processors (the backlog limit reads it; append.lua).
+func (s *Schema) Backlog(p int) string { return s.base(p) + "backlog" }
+
 // Idempotency is the marker of an upload's Idempotency-Key in partition p.
 func (s *Schema) Idempotency(p int, key string) string { return s.base(p) + "idem:" + key }
 

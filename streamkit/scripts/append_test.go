@@ -1,15 +1,12 @@
 package scripts
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
-	"net"
-	"sync"
+	"reflect"
 	"testing"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/point"
@@ -17,30 +14,61 @@ import (
 	"github.com/geostream/geostream/streamkit/redistest/backends"
 )
 
+// stored decodes every entry of the fixture's stream, in order.
+func (f *fixture) stored(t *testing.T) (pts []point.Point, entries int) {
+	t.Helper()
+	msgs, err := f.c.XRange(context.Background(), f.schema.Stream(0), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if pts, _, err = point.DecodeEntry(m.Values, pts); err != nil {
+			t.Fatalf("entry %s: %v", m.ID, err)
+		}
+	}
+	return pts, len(msgs)
+}
+
+// counter returns the partition's backlog counter.
+func (f *fixture) counter(t *testing.T) int64 {
+	t.Helper()
+	n, err := f.c.Get(context.Background(), f.schema.Backlog(0)).Int64()
+	if err != nil && err != redis.Nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func pointsWithExtras(r *rand.Rand, n int) []point.Point {
+	pts := randomPoints(r, n, "a", "dev-0042", "x:y.z_w-1")
+	floats := []float64{0, 1, -12.5, 359.99, 1e21, 1e-7, 123456789.125, 4.9e-324, 3.25}
+	for i := range pts {
+		e := &pts[i].Extras
+		for _, dst := range []**float64{&e.Altitude, &e.Speed, &e.Heading, &e.Accuracy, &e.Battery} {
+			if r.IntN(3) == 0 {
+				f := floats[r.IntN(len(floats))]
+				*dst = &f
+			}
+		}
+	}
+	return pts
+}
+
+// Every point comes back exactly, extras included, one entry per call.
 func TestAppendStoresEveryPoint(t *testing.T) {
 	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
-		pts := randomPoints(rand.New(rand.NewPCG(7, 8)), 50, "a", "b")
-		alt, spd := 12.5, 3.0
-		pts[3].Extras.Altitude, pts[3].Extras.Speed = &alt, &spd
-		f.append(t, pts)
-		msgs, err := c.XRange(context.Background(), f.schema.Stream(0), "-", "+").Result()
-		if err != nil || len(msgs) != len(pts) {
-			t.Fatalf("XRANGE: %d entries, %v", len(msgs), err)
+		pts := pointsWithExtras(rand.New(rand.NewPCG(7, 8)), 50)
+		f.appendPacked(t, pts, 20)
+		got, entries := f.stored(t)
+		if entries != 3 {
+			t.Errorf("%d entries, want 3 (one per call)", entries)
 		}
-		for i, m := range msgs {
-			got, err := point.FromValues(m.Values)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := pts[i]
-			if got.DeviceID != want.DeviceID || got.TimeMs != want.TimeMs || got.LatE7 != want.LatE7 || got.LonE7 != want.LonE7 {
-				t.Errorf("entry %d = %+v, want %+v", i, got, want)
-			}
-			if (got.Extras.Altitude == nil) != (want.Extras.Altitude == nil) ||
-				got.Extras.Altitude != nil && *got.Extras.Altitude != *want.Extras.Altitude {
-				t.Errorf("entry %d altitude = %v, want %v", i, got.Extras.Altitude, want.Extras.Altitude)
-			}
+		if !reflect.DeepEqual(got, pts) {
+			t.Errorf("stored points differ from those sent")
+		}
+		if n := f.counter(t); n != 50 {
+			t.Errorf("backlog counter = %d, want 50 (invariant 4)", n)
 		}
 	})
 }
@@ -51,14 +79,7 @@ func TestAppendIdempotent(t *testing.T) {
 	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		ctx := context.Background()
-		pts := randomPoints(rand.New(rand.NewPCG(9, 10)), 7, "a")
-		b := AppendBatch{
-			Stream: f.schema.Stream(0), Marker: f.schema.Idempotency(0, "k1"),
-			MarkerTTLMs: 60_000, Fingerprint: "fp-1",
-		}
-		for i := range pts {
-			b.Add(&pts[i])
-		}
+		b := f.batchOf(randomPoints(rand.New(rand.NewPCG(9, 10)), 7, "a"), "k1", "fp-1", 0)
 		first, err := b.Run(ctx, c)
 		if err != nil || first != (AppendResult{Stored: 7, Fingerprint: "fp-1"}) {
 			t.Fatalf("first = %+v, %v", first, err)
@@ -68,8 +89,8 @@ func TestAppendIdempotent(t *testing.T) {
 		if err != nil || again != (AppendResult{Stored: 7, Replayed: true, Fingerprint: "fp-1"}) {
 			t.Fatalf("retry = %+v, %v", again, err)
 		}
-		if n, _ := c.XLen(ctx, f.schema.Stream(0)).Result(); n != 7 {
-			t.Fatalf("XLEN = %d, want 7", n)
+		if pts, _ := f.stored(t); len(pts) != 7 || f.counter(t) != 7 {
+			t.Fatalf("%d points stored, counter %d; want 7, 7", len(pts), f.counter(t))
 		}
 		if ttl, _ := c.PTTL(ctx, f.schema.Idempotency(0, "k1")).Result(); ttl <= 0 {
 			t.Errorf("marker TTL = %v, want > 0", ttl)
@@ -77,197 +98,99 @@ func TestAppendIdempotent(t *testing.T) {
 	})
 }
 
-// Over the backlog limit the call fails with ErrBacklog and writes nothing
-// (append.lua, invariant 1).
+// Over the backlog limit (in points) the call fails with ErrBacklog and
+// writes nothing (append.lua, invariant 1).
 func TestAppendAllOrNothing(t *testing.T) {
 	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		f := newFixture(t, c)
 		ctx := context.Background()
-		f.append(t, randomPoints(rand.New(rand.NewPCG(11, 12)), 10, "a"))
-		b := AppendBatch{Stream: f.schema.Stream(0), BacklogLimit: 10, Marker: f.schema.Idempotency(0, "k"), MarkerTTLMs: 1000}
-		pts := randomPoints(rand.New(rand.NewPCG(13, 14)), 3, "a")
-		for i := range pts {
-			b.Add(&pts[i])
-		}
+		f.appendPacked(t, randomPoints(rand.New(rand.NewPCG(11, 12)), 10, "a"), 10)
+		b := f.batchOf(randomPoints(rand.New(rand.NewPCG(13, 14)), 3, "a"), "k", "", 10)
+		b.MarkerTTLMs = 1000
 		if _, err := b.Run(ctx, c); !errors.Is(err, ErrBacklog) {
 			t.Fatalf("err = %v, want ErrBacklog", err)
 		}
 		if n, _ := c.Exists(ctx, f.schema.Idempotency(0, "k")).Result(); n != 0 {
 			t.Error("marker written by a refused call: its retry would be lost")
 		}
-		b.BacklogLimit = 14
+		b.BacklogLimit = 11
 		if res, err := b.Run(ctx, c); err != nil || res.Stored != 3 {
 			t.Fatalf("under the limit: %+v, %v", res, err)
 		}
 		// Malformed layouts: TestAppendCallMalformed.
-		if n, _ := c.XLen(ctx, f.schema.Stream(0)).Result(); n != 13 {
-			t.Errorf("XLEN = %d, want 13", n)
+		if pts, entries := f.stored(t); len(pts) != 13 || entries != 2 || f.counter(t) != 13 {
+			t.Errorf("%d points in %d entries, counter %d; want 13, 2, 13", len(pts), entries, f.counter(t))
 		}
 	})
 }
 
-// Entries already counted but kept for replay (the processor's --retention)
-// are not backlog: only undelivered and pending ones are. On miniredis,
-// which does not track the group's lag, the stream length stands in.
-func TestAppendBacklogIgnoresCountedEntries(t *testing.T) {
+// The limit counts points not yet counted by a processor: counting drains
+// the counter, points kept for replay (--retention) are not backlog, and a
+// counter that runs ahead of a group with nothing to count is reset.
+func TestAppendBacklogCountsPoints(t *testing.T) {
 	ctx := context.Background()
 	c := redistest.Start(t).Client()
 	f := newFixture(t, c)
-	f.append(t, randomPoints(rand.New(rand.NewPCG(15, 16)), 10, "a"))
+	f.appendPacked(t, randomPoints(rand.New(rand.NewPCG(15, 16)), 10, "a"), 10)
 	f.apply(t, f.read(t, "c", 10)) // all ten counted, still in the stream
-	b := AppendBatch{Stream: f.schema.Stream(0), BacklogLimit: 5}
-	pts := randomPoints(rand.New(rand.NewPCG(17, 18)), 3, "a")
-	for i := range pts {
-		b.Add(&pts[i])
+	if n := f.counter(t); n != 0 {
+		t.Fatalf("counter after counting = %d, want 0", n)
 	}
+	b := f.batchOf(randomPoints(rand.New(rand.NewPCG(17, 18)), 3, "a"), "", "", 5)
 	if res, err := b.Run(ctx, c); err != nil || res.Stored != 3 {
-		t.Fatalf("10 counted entries and a limit of 5: %+v, %v (counted entries are not backlog)", res, err)
+		t.Fatalf("10 counted points and a limit of 5: %+v, %v", res, err)
 	}
-	f.read(t, "c", 2) // 2 pending + 1 undelivered = 3 < 5
-	if _, err := b.Run(ctx, c); err != nil {
+	if _, err := b.Run(ctx, c); err != nil { // 3 < 5
 		t.Fatalf("backlog 3 of 5: %v", err)
 	}
-	// Now 2 pending + 4 undelivered = 6 ≥ 5.
-	if _, err := b.Run(ctx, c); !errors.Is(err, ErrBacklog) {
+	if _, err := b.Run(ctx, c); !errors.Is(err, ErrBacklog) { // 6 ≥ 5
 		t.Fatalf("backlog 6 of 5: err = %v, want ErrBacklog", err)
 	}
-}
-
-// wireRecorder is a go-redis client whose connection records the bytes the
-// client writes, to see arguments exactly as Redis receives them.
-type wireRecorder struct {
-	c   *redis.Client
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func newWireRecorder(t *testing.T) *wireRecorder {
-	t.Helper()
-	m := miniredis.RunT(t)
-	w := &wireRecorder{}
-	w.c = redis.NewClient(&redis.Options{
-		Addr: m.Addr(), PoolSize: 1,
-		Dialer: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return &recordingConn{Conn: conn, w: w}, nil
-		},
-	})
-	t.Cleanup(func() { w.c.Close() })
-	if err := w.c.Ping(context.Background()).Err(); err != nil { // connection set-up, not recorded
+	f.apply(t, f.read(t, "c", 10))
+	if n := f.counter(t); n != 0 {
+		t.Fatalf("counter after counting = %d, want 0", n)
+	}
+	// A counter ahead of the truth (say, legacy entries counted by an older
+	// processor that did not drain it) with nothing left to count.
+	if err := c.Set(ctx, f.schema.Backlog(0), 100, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	return w
-}
-
-type recordingConn struct {
-	net.Conn
-	w *wireRecorder
-}
-
-func (c *recordingConn) Write(p []byte) (int, error) {
-	c.w.mu.Lock()
-	c.w.buf.Write(p)
-	c.w.mu.Unlock()
-	return c.Conn.Write(p)
-}
-
-// send writes a command of args (ECHO, which fails, but after the whole
-// command has been written) and returns its bytes as sent.
-func (w *wireRecorder) send(t *testing.T, args []any) []byte {
-	t.Helper()
-	w.mu.Lock()
-	w.buf.Reset()
-	w.mu.Unlock()
-	_ = w.c.Do(context.Background(), append([]any{"ECHO"}, args...)...).Err()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.buf.Len() == 0 {
-		t.Fatal("nothing written")
+	if _, err := b.Run(ctx, c); err != nil {
+		t.Fatalf("stale counter, empty backlog: %v", err)
 	}
-	return bytes.Clone(w.buf.Bytes())
-}
-
-// referenceEntries lays out pts as AppendBatch did when it sent the
-// strings of point.AppendFields: per point F, then the F strings.
-func referenceEntries(pts []point.Point) []any {
-	var e []any
-	for i := range pts {
-		f := pts[i].AppendLegacyFields(nil)
-		e = append(e, len(f))
-		for _, s := range f {
-			e = append(e, s)
-		}
+	if n := f.counter(t); n != 3 {
+		t.Errorf("counter = %d, want 3 (reset, then this call's points)", n)
 	}
-	return e
-}
-
-func pointsWithExtras(r *rand.Rand, n int) []point.Point {
-	pts := randomPoints(r, n, "a", "dev-0042", "x:y.z_w-1")
-	floats := []float64{0, 1, -12.5, 359.99, 1e21, 1e-7, 123456789.125, 4.9e-324, 3.25}
-	for i := range pts {
-		if i%7 == 0 {
-			pts[i].TimeMs, pts[i].LatE7, pts[i].LonE7 = 0, -5, 255 // small numbers
-		}
-		for _, dst := range []**float64{&pts[i].Extras.Altitude, &pts[i].Extras.Speed, &pts[i].Extras.Heading, &pts[i].Extras.Accuracy} {
-			if r.IntN(3) == 0 {
-				f := floats[r.IntN(len(floats))]
-				*dst = &f
-			}
-		}
+	if err := c.Set(ctx, f.schema.Backlog(0), "x", 0).Err(); err != nil {
+		t.Fatal(err)
 	}
-	return pts
+	if _, err := b.Run(ctx, c); err == nil {
+		t.Error("a counter that is not an integer: want an error")
+	}
 }
 
-// The arguments of a batch reach Redis byte for byte as the strings of
-// point.AppendFields would, in the layout append.lua reads (per entry F,
-// then F field/value values), and stay so when more points are added after
-// Args (the values live in blocks that are never overwritten).
-func TestAppendBatchWireBytes(t *testing.T) {
-	w := newWireRecorder(t)
+// The call carries each request's points as the segment point.AppendSegment
+// encodes; Add after Args re-encodes.
+func TestAppendBatchSendsSegment(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 20))
-	for _, n := range []int{1, 2, 5, 600, 2500} {
+	for _, n := range []int{1, 2, 600} {
 		pts := pointsWithExtras(r, n)
 		var b AppendBatch
 		for i := range pts {
 			b.Add(&pts[i])
 		}
-		if b.Len() != n {
-			t.Fatalf("Len() = %d, want %d", b.Len(), n)
-		}
-		want := w.send(t, referenceEntries(pts))
-		got := w.send(t, b.entries)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("%d points: entries sent as\n%.300q\nwant\n%.300q", n, got, want)
-		}
 		_, args := b.Args()
-		sent := w.send(t, args)
-		more := pointsWithExtras(r, 1500)
-		for i := range more {
-			b.Add(&more[i])
+		if got := args[len(args)-1].([]byte); string(got) != string(point.AppendSegment(nil, pts)) {
+			t.Fatalf("%d points: segment differs from point.AppendSegment", n)
 		}
-		if again := w.send(t, args); !bytes.Equal(again, sent) {
-			t.Fatalf("%d points: arguments taken before more Add calls changed", n)
+		more := pointsWithExtras(r, 3)
+		b.Add(&more[0])
+		_, args = b.Args()
+		if got := args[len(args)-2]; got != n+1 {
+			t.Fatalf("point count %v, want %d", got, n+1)
 		}
-		if got, want := w.send(t, b.entries), w.send(t, referenceEntries(append(pts, more...))); !bytes.Equal(got, want) {
-			t.Fatalf("%d+%d points: entries differ from point.AppendFields", n, len(more))
+		if got := args[len(args)-1].([]byte); string(got) != string(point.AppendSegment(nil, append(pts, more[0]))) {
+			t.Fatalf("%d points: segment not re-encoded after Add", n)
 		}
-	}
-}
-
-// Adding a point allocates nothing of its own (the batch's blocks and
-// entries grow geometrically).
-func TestAppendBatchAddAllocations(t *testing.T) {
-	pts := randomPoints(rand.New(rand.NewPCG(21, 22)), 1000, "a", "b")
-	allocs := testing.AllocsPerRun(20, func() {
-		var b AppendBatch
-		for i := range pts {
-			b.Add(&pts[i])
-		}
-	})
-	if perPoint := allocs / float64(len(pts)); perPoint > 0.1 {
-		t.Errorf("%.0f allocations for %d points (%.2f a point), want next to none", allocs, len(pts), perPoint)
 	}
 }

@@ -33,15 +33,16 @@ func (c *AppendCall) Points() int { return c.points }
 // Args returns the keys and arguments of the call.
 func (c *AppendCall) Args() (keyNames []string, args []any) {
 	first := c.batches[0]
-	keyNames = make([]string, 0, 1+len(c.batches))
-	keyNames = append(keyNames, first.Stream)
-	n := 3
-	for _, b := range c.batches {
-		n += 3 + len(b.entries)
+	backlog := first.Backlog
+	if backlog == "" {
+		backlog = first.Stream // not a counter: the call fails (WRONGTYPE) and writes nothing
 	}
-	args = make([]any, 0, n)
+	keyNames = make([]string, 0, 2+len(c.batches))
+	keyNames = append(keyNames, first.Stream, backlog)
+	args = make([]any, 0, 3+4*len(c.batches))
 	args = append(args, first.BacklogLimit, keys.Group, len(c.batches))
 	for _, b := range c.batches {
+		b.Seal()
 		ttl, marker := int64(0), b.Marker
 		if marker != "" {
 			ttl = b.MarkerTTLMs
@@ -49,8 +50,7 @@ func (c *AppendCall) Args() (keyNames []string, args []any) {
 			marker = b.Stream // not touched with ttl 0; keeps the call in one slot
 		}
 		keyNames = append(keyNames, marker)
-		args = append(args, ttl, b.Fingerprint, b.n)
-		args = append(args, b.entries...)
+		args = append(args, ttl, b.Fingerprint, len(b.pts), b.segment)
 	}
 	return keyNames, args
 }

@@ -14,7 +14,7 @@ import (
 )
 
 func (f *fixture) batchOf(pts []point.Point, key, fp string, limit int64) *AppendBatch {
-	b := &AppendBatch{Stream: f.schema.Stream(0), BacklogLimit: limit, Fingerprint: fp}
+	b := &AppendBatch{Stream: f.schema.Stream(0), Backlog: f.schema.Backlog(0), BacklogLimit: limit, Fingerprint: fp}
 	if key != "" {
 		b.Marker, b.MarkerTTLMs = f.schema.Idempotency(0, key), 60_000
 	}
@@ -54,22 +54,17 @@ func TestAppendCallRequests(t *testing.T) {
 				t.Errorf("request %d: %+v, want %+v", i, res[i], want[i])
 			}
 		}
-		msgs, _ := c.XRange(ctx, f.schema.Stream(0), "-", "+").Result()
-		var stored []point.Point
-		for _, m := range msgs {
-			p, err := point.FromValues(m.Values)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stored = append(stored, p)
+		stored, entries := f.stored(t)
+		if entries != 1 {
+			t.Errorf("%d entries, want 1 for the call", entries)
 		}
 		wantPts := append(append(append([]point.Point(nil), p1...), p2...), p4...)
 		if len(stored) != len(wantPts) {
-			t.Fatalf("%d entries, want %d", len(stored), len(wantPts))
+			t.Fatalf("%d points, want %d", len(stored), len(wantPts))
 		}
 		for i := range stored {
 			if stored[i].DeviceID != wantPts[i].DeviceID || stored[i].TimeMs != wantPts[i].TimeMs || stored[i].LatE7 != wantPts[i].LatE7 {
-				t.Errorf("entry %d = %+v, want %+v", i, stored[i], wantPts[i])
+				t.Errorf("point %d = %+v, want %+v", i, stored[i], wantPts[i])
 			}
 		}
 	})
@@ -103,8 +98,8 @@ func TestAppendCallBacklog(t *testing.T) {
 		if res[1] != (AppendResult{Stored: 4, Replayed: true, Fingerprint: "fp"}) {
 			t.Errorf("replay over the limit: %+v", res[1])
 		}
-		if n, _ := c.XLen(ctx, f.schema.Stream(0)).Result(); n != 4 {
-			t.Errorf("XLEN = %d, want 4", n)
+		if pts, _ := f.stored(t); len(pts) != 4 {
+			t.Errorf("%d points stored, want 4", len(pts))
 		}
 		if n, _ := c.Exists(ctx, f.schema.Idempotency(0, "new")).Result(); n != 0 {
 			t.Error("marker written by a refused request: its retry would be lost")
@@ -118,25 +113,28 @@ func TestAppendCallMalformed(t *testing.T) {
 	backends.Each(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, c)
-		s := f.schema.Stream(0)
+		s, b := f.schema.Stream(0), f.schema.Backlog(0)
+		seg := point.AppendSegment(nil, randomPoints(rand.New(rand.NewPCG(1, 2)), 2, "a"))
 		for name, tc := range map[string]struct {
 			keys []string
 			args []any
 		}{
-			"no requests":        {[]string{s}, []any{0, keys.Group, 0}},
-			"keys for 2 of 3":    {[]string{s, s, s}, []any{0, keys.Group, 3, 0, "", 1, 2, "d", "a"}},
-			"odd field count":    {[]string{s, s, s}, []any{0, keys.Group, 2, 0, "", 1, 2, "d", "a", 0, "", 1, 3, "d", "a", "t"}},
-			"count past the end": {[]string{s, s, s}, []any{0, keys.Group, 2, 0, "", 1, 2, "d", "a", 0, "", 1, 10, "t", "1"}},
-			"no entries":         {[]string{s, s}, []any{0, keys.Group, 1, 0, "", 0}},
-			"trailing":           {[]string{s, s}, []any{0, keys.Group, 1, 0, "", 1, 2, "d", "a", "x"}},
-			"bad ttl":            {[]string{s, s}, []any{0, keys.Group, 1, -1, "", 1, 2, "d", "a"}},
+			"no requests":     {[]string{s, b}, []any{0, keys.Group, 0}},
+			"keys for 2 of 3": {[]string{s, b, s, s}, []any{0, keys.Group, 3, 0, "", 2, seg}},
+			"args for 1 of 2": {[]string{s, b, s, s}, []any{0, keys.Group, 2, 0, "", 2, seg}},
+			"no points":       {[]string{s, b, s}, []any{0, keys.Group, 1, 0, "", 0, seg}},
+			"not a segment":   {[]string{s, b, s, s}, []any{0, keys.Group, 2, 0, "", 2, seg, 0, "", 1, "x"}},
+			"empty segment":   {[]string{s, b, s}, []any{0, keys.Group, 1, 0, "", 1, ""}},
+			"trailing":        {[]string{s, b, s}, []any{0, keys.Group, 1, 0, "", 2, seg, "x"}},
+			"bad ttl":         {[]string{s, b, s}, []any{0, keys.Group, 1, -1, "", 2, seg}},
+			"no counter":      {[]string{s, s, s}, []any{0, keys.Group, 1, 0, "", 2, seg}},
 		} {
 			if err := Append.Run(ctx, c, tc.keys, tc.args...).Err(); err == nil {
 				t.Errorf("%s: want error", name)
 			}
 		}
-		if n, _ := c.XLen(ctx, s).Result(); n != 0 {
-			t.Errorf("XLEN = %d, want 0", n)
+		if n, _ := c.XLen(ctx, s).Result(); n != 0 || f.counter(t) != 0 {
+			t.Errorf("XLEN = %d, counter %d; want 0, 0", n, f.counter(t))
 		}
 	})
 }

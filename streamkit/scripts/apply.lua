@@ -1,42 +1,50 @@
 -- apply.lua — count a batch of stream entries into the aggregates, each
 -- entry exactly once, however often the batch is delivered or replayed.
+-- The processor's slow path (applysums.lua is the fast one): it walks every
+-- point, so it serves batches in which some entry may be counted already.
 --
 -- KEYS[1]        the partition's stream
 -- KEYS[2]        the partition's device index (sorted set, all scores 0)
--- KEYS[3..]      the aggregate hashes the batch touches (all of one partition)
+-- KEYS[3..#KEYS-1] the aggregate hashes the batch touches (one partition)
+-- KEYS[#KEYS]    the partition's backlog counter (see append.lua)
 -- ARGV[1]        the consumer group
--- ARGV[2]        A, the number of aggregate keys (#KEYS - 2)
+-- ARGV[2]        A, the number of aggregate keys (#KEYS - 3)
 -- ARGV[3..2+A]   PEXPIREAT of each aggregate key in Unix ms, 0 = never
--- ARGV[3+A]      K, the number of aggregate keys each entry adds to
--- then per entry, 9+K values:
---   id, device id, time ms, lat, lon (1e-7 deg), x, y, z (1e-9),
+-- ARGV[3+A]      K, the number of aggregate keys each point adds to
+-- then per point, 10+K values (a row):
+--   entry id, device id, time ms, lat, lon (1e-7 deg), x, y, z (1e-9),
 --   index in KEYS of the device's hash (for its last position),
+--   kind: 0 a legacy one-point entry, 1 the first point of a packed entry,
+--   2 a further point of the packed entry of the row before (id unused),
 --   K indices in KEYS of the aggregates it adds to (0 = none)
--- Returns {applied, duplicates}.
+-- Returns {applied, duplicates}, in points.
 --
--- Invariants (streamkit/scripts/apply_test.go checks each):
--- 1. An entry's values are added if and only if XACK of its id returned 1
+-- Invariants (streamkit/scripts/scripts_test.go checks each):
+-- 1. An entry's points are added if and only if XACK of its id returned 1
 --    in this call. XACK returns 1 once per delivery of an entry to the group
 --    and the entry then leaves the pending list, so the pending list is the
 --    record of what is not yet counted: a replayed, redelivered or claimed
 --    entry adds nothing a second time. Because the script runs atomically,
---    no crash can separate the XACK from the sums.
+--    no crash can separate the XACK from the sums. A row of kind 2 follows
+--    the XACK of its entry's first row.
 -- 2. Nothing is written before every argument has been checked, so a bad
 --    call fails without a partial write (Redis does not roll back a script).
 -- 3. Per-batch sums in Lua numbers (doubles) are exact: each value is at most
---    1.8e9 in magnitude and a batch has at most 10000 entries, so every sum
---    stays below 2e13 < 2^53; string.format('%.0f') then prints it exactly
+--    1.8e9 in magnitude and a batch has at most 100000 rows, so every sum
+--    stays below 2e14 < 2^53; string.format('%.0f') then prints it exactly
 --    (tostring would switch to exponent notation at 1e14).
 -- 4. min/max and the last position only ever move outwards/forwards, so
 --    applying entries in any order gives the same hash.
 -- 5. Every hash this call writes gets v = token(the id of the first entry
 --    it acknowledged), a token no other call uses (see applysums.lua,
 --    invariant 4, which relies on it; token() is the same there).
+-- 6. The backlog counter drops by the points of the packed entries counted
+--    now (never below 0): append.lua added them; legacy entries never were.
 
-local stream, index, group = KEYS[1], KEYS[2], ARGV[1]
+local stream, index, counter, group = KEYS[1], KEYS[2], KEYS[#KEYS], ARGV[1]
 local nagg = tonumber(ARGV[2])
-if not nagg or nagg ~= #KEYS - 2 then
-  return redis.error_reply('ERR apply: ARGV[2] must be #KEYS-2')
+if not nagg or nagg ~= #KEYS - 3 then
+  return redis.error_reply('ERR apply: ARGV[2] must be #KEYS-3')
 end
 local expire = {}
 for i = 1, nagg do
@@ -45,12 +53,12 @@ for i = 1, nagg do
 end
 local k = tonumber(ARGV[3 + nagg])
 local first = 4 + nagg
-local width = 9 + (k or 0)
+local width = 10 + (k or 0)
 if not k or k < 0 or (#ARGV - first + 1) % width ~= 0 then
   return redis.error_reply('ERR apply: bad entry layout')
 end
 local nentries = (#ARGV - first + 1) / width
-if nentries > 10000 then
+if nentries > 100000 then
   return redis.error_reply('ERR apply: batch too large')
 end
 
@@ -62,7 +70,11 @@ local itype = redis.call('TYPE', index)['ok']
 if itype ~= 'zset' and itype ~= 'none' then
   return redis.error_reply('ERR apply: ' .. index .. ' is not a sorted set')
 end
-for i = 3, #KEYS do
+local ctype = redis.call('TYPE', counter)['ok']
+if ctype ~= 'string' and ctype ~= 'none' then
+  return redis.error_reply('ERR apply: ' .. counter .. ' is not a counter')
+end
+for i = 3, #KEYS - 1 do
   local t = redis.call('TYPE', KEYS[i])['ok']
   if t ~= 'hash' and t ~= 'none' then
     return redis.error_reply('ERR apply: ' .. KEYS[i] .. ' is not a hash')
@@ -70,7 +82,11 @@ for i = 3, #KEYS do
 end
 for e = 0, nentries - 1 do
   local o = first + e * width
-  if not string.match(ARGV[o], '^%d+%-%d+$') then
+  local kind = ARGV[o + 9]
+  if kind ~= '0' and kind ~= '1' and (kind ~= '2' or e == 0) then
+    return redis.error_reply('ERR apply: row ' .. e .. ' has a bad kind')
+  end
+  if kind ~= '2' and not string.match(ARGV[o], '^%d+%-%d+$') then
     return redis.error_reply('ERR apply: entry ' .. e .. ' has no stream id')
   end
   for j = 2, 7 do -- time, lat, lon, x, y, z
@@ -78,9 +94,9 @@ for e = 0, nentries - 1 do
       return redis.error_reply('ERR apply: entry ' .. e .. ' value ' .. j .. ' is not a number')
     end
   end
-  for j = 8, width - 1 do -- the device's hash, then the aggregates
+  for j = 8, width - 1 do -- the device's hash, kind, then the aggregates
     local ki = tonumber(ARGV[o + j])
-    if not ki or ki < 0 or ki > #KEYS or (ki > 0 and ki < 3) then
+    if j ~= 9 and (not ki or ki < 0 or ki > #KEYS - 1 or (ki > 0 and ki < 3)) then
       return redis.error_reply('ERR apply: entry ' .. e .. ' key index out of range')
     end
   end
@@ -96,10 +112,16 @@ local function later(t, lat, lon, t0, lat0, lon0)
 end
 
 local acc, last, devices = {}, {}, {}
-local applied, dups, tok = 0, 0, nil
+local applied, dups, drain, tok = 0, 0, 0, nil
+local acked = false -- the XACK of the current entry returned 1
 for e = 0, nentries - 1 do
   local o = first + e * width
-  if redis.call('XACK', stream, group, ARGV[o]) == 1 then
+  local kind = ARGV[o + 9]
+  if kind ~= '2' then
+    acked = redis.call('XACK', stream, group, ARGV[o]) == 1
+  end
+  if acked and kind ~= '0' then drain = drain + 1 end
+  if acked then
     applied = applied + 1
     tok = tok or ARGV[o]
     local dev = ARGV[o + 1]
@@ -111,7 +133,7 @@ for e = 0, nentries - 1 do
       local l = last[dk]
       if not l or later(t, lat, lon, l[1], l[2], l[3]) then last[dk] = {t, lat, lon} end
     end
-    for j = 9, width - 1 do
+    for j = 10, width - 1 do
       local ki = tonumber(ARGV[o + j])
       if ki > 0 then
         local a = acc[ki]
@@ -166,4 +188,7 @@ for dk, l in pairs(last) do
   end
 end
 for dev in pairs(devices) do redis.call('ZADD', index, 0, dev) end
+if drain > 0 then -- invariant 6
+  if redis.call('DECRBY', counter, drain) < 0 then redis.call('SET', counter, 0) end
+end
 return {applied, dups}

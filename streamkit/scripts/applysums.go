@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/agg"
+	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
 )
 
@@ -26,7 +27,7 @@ var ApplySums = redis.NewScript(withToken(applySumsSrc))
 // SumBatch lays out one ApplySums call. It takes the same Add calls as
 // ApplyBatch.
 type SumBatch struct {
-	stream, index string
+	stream, index, backlog string
 	// Scattered says the ids are not one run of consecutive entries of a
 	// read (some entries between the first and the last belong to other
 	// calls): the script then proves each pending on its own.
@@ -41,6 +42,9 @@ type SumBatch struct {
 	// since Prepare read them (see Run).
 	Conflicts int
 	ids       []string
+	packed    bool  // the current entry is packed
+	drain     int64 // the points of the packed entries
+	points    int
 	keys      []string
 	pos       map[string]int // key → index into keys/sums
 	sums      []agg.Sums
@@ -64,13 +68,16 @@ type devLast struct {
 	t, lat, lon int64
 }
 
-// NewSumBatch starts a batch for a partition's stream and device index.
-func NewSumBatch(stream, deviceIndex string) *SumBatch {
-	return &SumBatch{stream: stream, index: deviceIndex, pos: map[string]int{}, devs: map[int]devLast{}}
+// NewSumBatch starts a batch for partition p of s.
+func NewSumBatch(s *keys.Schema, p int) *SumBatch {
+	return &SumBatch{stream: s.Stream(p), index: s.DeviceIndex(p), backlog: s.Backlog(p), pos: map[string]int{}, devs: map[int]devLast{}}
 }
 
 // Len returns the number of entries added.
 func (b *SumBatch) Len() int { return len(b.ids) }
+
+// Points returns the number of points added.
+func (b *SumBatch) Points() int { return b.points }
 
 // Keys returns the number of distinct aggregate keys the batch touches.
 func (b *SumBatch) Keys() int { return len(b.keys) }
@@ -94,15 +101,33 @@ func (b *SumBatch) key(k string, expireAt int64, shared bool) int {
 	return i
 }
 
-// Add adds stream entry id holding p, like ApplyBatch.Add: deviceKey keeps
-// the device's last position, aggs are the aggregates p adds to (empty Keys
-// are skipped).
-func (b *SumBatch) Add(id string, p point.Point, deviceKey string, aggs []AggKey) error {
-	b.abs = nil // what Prepare read no longer covers the batch
+// AddEntry starts stream entry id, like ApplyBatch.AddEntry.
+func (b *SumBatch) AddEntry(id string, packed bool) error {
 	if len(b.ids) >= MaxApplyEntries {
 		return fmt.Errorf("sum batch: more than %d entries", MaxApplyEntries)
 	}
 	b.ids = append(b.ids, id)
+	b.packed = packed
+	return nil
+}
+
+// Add adds a legacy entry: id holding the one point p.
+func (b *SumBatch) Add(id string, p point.Point, deviceKey string, aggs []AggKey) error {
+	if err := b.AddEntry(id, false); err != nil {
+		return err
+	}
+	return b.AddPoint(p, deviceKey, aggs)
+}
+
+// AddPoint adds a point of the current entry, like ApplyBatch.AddPoint:
+// deviceKey keeps the device's last position, aggs are the aggregates p
+// adds to (empty Keys are skipped).
+func (b *SumBatch) AddPoint(p point.Point, deviceKey string, aggs []AggKey) error {
+	b.abs = nil // what Prepare read no longer covers the batch
+	b.points++
+	if b.packed {
+		b.drain++
+	}
 	one := agg.Of(p)
 	for _, k := range aggs {
 		if k.Key == "" {
@@ -284,10 +309,11 @@ func addChecked(a, b int64) (int64, bool) {
 
 // Layout returns the keys and arguments of the batch's ApplySums call.
 func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any) {
-	keys := make([]string, 0, len(b.keys)+2)
+	keys := make([]string, 0, len(b.keys)+3)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
-	args = make([]any, 0, 4+len(b.ids)+15*len(b.keys)+5*len(b.devs))
+	keys = append(keys, b.backlog)
+	args = make([]any, 0, 5+len(b.ids)+15*len(b.keys)+5*len(b.devs))
 	proof := "run"
 	switch {
 	case b.Scattered:
@@ -295,7 +321,7 @@ func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any
 	case b.Fresh:
 		proof = "fresh"
 	}
-	args = append(args, group, consumer, proof, len(b.ids))
+	args = append(args, group, consumer, proof, len(b.ids), b.drain)
 	for _, id := range b.ids {
 		args = append(args, id)
 	}

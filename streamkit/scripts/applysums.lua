@@ -3,7 +3,8 @@
 --
 -- KEYS[1]        the partition's stream
 -- KEYS[2]        the partition's device index (sorted set, all scores 0)
--- KEYS[3..]      the aggregate hashes the batch touches (all of one partition)
+-- KEYS[3..#KEYS-1] the aggregate hashes the batch touches (one partition)
+-- KEYS[#KEYS]    the partition's backlog counter (see append.lua)
 -- ARGV[1]        the consumer group
 -- ARGV[2]        the consumer
 -- ARGV[3]        how the ids are proved pending: "fresh" when they are one
@@ -12,10 +13,12 @@
 --                of one read (one XPENDING of the range), "each" otherwise
 --                (one XPENDING per id)
 -- ARGV[4]        N, the number of entry ids
--- ARGV[5..4+N]   the entry ids; for "fresh" and "run" in increasing order
+-- ARGV[5]        the points of the batch's packed entries, drained from the
+--                backlog counter once they are counted (never below 0)
+-- ARGV[6..5+N]   the entry ids; for "fresh" and "run" in increasing order
 --                (as XREADGROUP, XAUTOCLAIM and XPENDING return them), for
 --                "each" in any order
--- then per aggregate key (#KEYS-2 of them), 15 values: PEXPIREAT ms (0 =
+-- then per aggregate key (#KEYS-3 of them), 15 values: PEXPIREAT ms (0 =
 --   never), the expected token, the expected n, then 12 values (n, Σlat,
 --   Σlon, Σx, Σy, Σz, lat min, lat max, lon min, lon max, time min, time
 --   max) whose meaning depends on the mode of the key:
@@ -112,14 +115,17 @@
 
 local stream, index, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local mode, n = ARGV[3], tonumber(ARGV[4])
-local nagg = #KEYS - 2
+local nagg, counter, drain = #KEYS - 3, KEYS[#KEYS], tonumber(ARGV[5])
 if not n or n < 1 or n > 10000 then
   return redis.error_reply('ERR applysums: bad entry count')
+end
+if not drain or drain < 0 then
+  return redis.error_reply('ERR applysums: bad drain')
 end
 if mode ~= 'fresh' and mode ~= 'run' and mode ~= 'each' then
   return redis.error_reply('ERR applysums: proof must be fresh, run or each')
 end
-local first = 5 + n
+local first = 6 + n
 local width = 15
 local devFirst = first + width * nagg
 if #ARGV < devFirst - 1 or (#ARGV - devFirst + 1) % 5 ~= 0 then
@@ -131,6 +137,10 @@ local itype = redis.call('TYPE', index)['ok']
 if itype ~= 'zset' and itype ~= 'none' then
   return redis.error_reply('ERR applysums: ' .. index .. ' is not a sorted set')
 end
+local ctype = redis.call('TYPE', counter)['ok']
+if ctype ~= 'string' and ctype ~= 'none' then
+  return redis.error_reply('ERR applysums: ' .. counter .. ' is not a counter')
+end
 -- The sums, bounds, expiries and positions are not checked one by one:
 -- SumBatch.Layout passes them as Go int64 values, which go-redis writes as
 -- decimal integers, so they cannot be malformed; checking 15,000 of them
@@ -141,7 +151,7 @@ end
 local devAt, members = {}, {}
 for d = devFirst, #ARGV, 5 do
   local ki = tonumber(ARGV[d])
-  if not ki or ki < 3 or ki > #KEYS then
+  if not ki or ki < 3 or ki > #KEYS - 1 then
     return redis.error_reply('ERR applysums: device key index out of range')
   end
   devAt[ki] = d
@@ -157,7 +167,7 @@ end
 -- the hash has no n yet.
 local dfields = {'n', 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax', 'lt', 'llat', 'llon'}
 local cur, absolute, created, pos, conflicts = {}, {}, {}, {}, {-2}
-for k = 3, #KEYS do
+for k = 3, #KEYS - 1 do
   local o = first + (k - 3) * width
   local r
   if ARGV[o + 1] == '*' then
@@ -211,26 +221,26 @@ if mode == 'fresh' then
     end
   end
   proved = mine == n and sum[1] == n and type(sum[2]) == 'string' and type(sum[3]) == 'string'
-    and idAtMost(ARGV[5], sum[2]) and idAtMost(sum[3], ARGV[4 + n])
+    and idAtMost(ARGV[6], sum[2]) and idAtMost(sum[3], ARGV[5 + n])
   if not proved then mode = 'run' end
 end
 if proved then
   -- nothing more to check
 elseif mode == 'run' then
   -- COUNT N+1 so that an extra pending entry in the range shows.
-  local listed = redis.call('XPENDING', stream, group, ARGV[5], ARGV[4 + n], n + 1, consumer)
+  local listed = redis.call('XPENDING', stream, group, ARGV[6], ARGV[5 + n], n + 1, consumer)
   if #listed ~= n then
     return {-1, #listed}
   end
   for i = 1, n do
-    if listed[i][1] ~= ARGV[4 + i] then
+    if listed[i][1] ~= ARGV[5 + i] then
       return {-1, i - 1}
     end
   end
 else
   local seen = {}
   for i = 1, n do
-    local id = ARGV[4 + i]
+    local id = ARGV[5 + i]
     local listed = redis.call('XPENDING', stream, group, id, id, 1, consumer)
     if #listed ~= 1 or listed[1][1] ~= id or seen[id] then
       return {-1, i - 1}
@@ -241,8 +251,8 @@ end
 -- Ids go in chunks: Lua's unpack cannot spread more than a few thousand
 -- values onto the stack.
 local chunk = 1000
-for c = 5, 4 + n, chunk do
-  redis.call('XACK', stream, group, unpack(ARGV, c, math.min(c + chunk - 1, 4 + n)))
+for c = 6, 5 + n, chunk do
+  redis.call('XACK', stream, group, unpack(ARGV, c, math.min(c + chunk - 1, 5 + n)))
 end
 
 local function later(t, lat, lon, t0, lat0, lon0)
@@ -253,10 +263,10 @@ end
 
 -- Invariant 4: every call that writes a hash's values sets v to tok, an
 -- entry this call acknowledged for the first time.
-local tok = token(ARGV[5])
+local tok = token(ARGV[6])
 local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
 local bounds = {'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax'}
-for k = 3, #KEYS do
+for k = 3, #KEYS - 1 do
   local key, c = KEYS[k], cur[k]
   local o = first + (k - 3) * width + 2 -- ARGV[o + 1 .. o + 12]: the 12 values
   local set = {}
@@ -308,5 +318,8 @@ for k = 3, #KEYS do
 end
 for c = 1, #members, 2000 do -- chunks: unpack spreads at most a few thousand values
   redis.call('ZADD', index, unpack(members, c, math.min(c + 1999, #members)))
+end
+if drain > 0 then -- the points counted now are no longer backlog
+  if redis.call('DECRBY', counter, drain) < 0 then redis.call('SET', counter, 0) end
 end
 return {n, proved and 1 or 0}

@@ -20,17 +20,8 @@ import (
 
 func (f *fixture) sumBatch(t *testing.T, msgs []redis.XMessage) *SumBatch {
 	t.Helper()
-	b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
-	for _, m := range msgs {
-		p, err := point.FromValues(m.Values)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev := f.schema.Device(0, p.DeviceID)
-		if err := b.Add(m.ID, p, dev, []AggKey{{Key: f.schema.Total(0)}, {Key: dev}, {}}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	b := NewSumBatch(f.schema, 0)
+	f.addEntries(t, msgs, b, func(dev string) []AggKey { return []AggKey{{Key: f.schema.Total(0)}, {Key: dev}, {}} })
 	return b
 }
 
@@ -400,15 +391,16 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 			args []any
 			want string // in the error; "" for Redis's own (XPENDING refusing the id)
 		}{
-			{"no ids", append([]any{keys.Group, "c", "run", 0}, sums...), "bad entry count"},
-			{"bad id", append([]any{keys.Group, "c", "run", 1, "x"}, sums...), ""},
-			{"bad id each", append([]any{keys.Group, "c", "each", 1, "x"}, sums...), ""},
-			{"bad proof", append([]any{keys.Group, "c", "all", 1, msgs[0].ID}, sums...), "proof must be"},
-			{"short sums", []any{keys.Group, "c", "run", 1, msgs[0].ID, 0, 1}, "bad argument layout"},
-			{"device at 1", append(append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
+			{"no ids", append([]any{keys.Group, "c", "run", 0, 0}, sums...), "bad entry count"},
+			{"bad drain", append([]any{keys.Group, "c", "run", 1, -1, msgs[0].ID}, sums...), "bad drain"},
+			{"bad id", append([]any{keys.Group, "c", "run", 1, 0, "x"}, sums...), ""},
+			{"bad id each", append([]any{keys.Group, "c", "each", 1, 0, "x"}, sums...), ""},
+			{"bad proof", append([]any{keys.Group, "c", "all", 1, 0, msgs[0].ID}, sums...), "proof must be"},
+			{"short sums", []any{keys.Group, "c", "run", 1, 0, msgs[0].ID, 0, 1}, "bad argument layout"},
+			{"device at 1", append(append([]any{keys.Group, "c", "run", 1, 0, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
 				"device key index out of range"},
 		} {
-			err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, tc.args...).Err()
+			err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Backlog(0)}, tc.args...).Err()
 			switch {
 			case err == nil:
 				t.Errorf("%s: want error", tc.name)
@@ -419,8 +411,8 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 			}
 		}
 		c.Set(ctx, total, "not a hash", 0)
-		err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
-			append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...)...).Err()
+		err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Backlog(0)},
+			append([]any{keys.Group, "c", "run", 1, 0, msgs[0].ID}, sums...)...).Err()
 		if err == nil || !strings.Contains(err.Error(), "is not a hash") {
 			t.Errorf("string aggregate: %v, want 'is not a hash'", err)
 		}
@@ -561,7 +553,7 @@ func TestApplySumsPrepareModes(t *testing.T) {
 		c.HSet(ctx, ka, "n", 3, "slat", 1, "slon", 1, "sx", 1, "sy", 1, "sz", 1, "latmin", 0, "latmax", 0, "lonmin", 0, "lonmax", 0, "tmin", 0, "tmax", 0)
 		c.HSet(ctx, kb, "v", "1-1", "n", 3, "slat", int64(math.MaxInt64), "slon", 1, "sx", 1, "sy", 1, "sz", 1, "latmin", 0, "latmax", 0, "lonmin", 0, "lonmax", 0, "tmin", 0, "tmax", 0)
 		c.HSet(ctx, kc, "v", "1-1", "n", 3, "slat", 1, "slon", 1, "sx", 1, "sy", 1, "sz", 1, "latmin", 0, "latmax", 0, "lonmin", 0, "lonmax", 0, "tmin", 0, "tmax", 0)
-		b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+		b := NewSumBatch(f.schema, 0)
 		for _, m := range f.read(t, "c1", 4) {
 			p, _ := point.FromValues(m.Values)
 			dev := f.schema.Device(0, p.DeviceID)
@@ -642,7 +634,7 @@ func TestApplySumsAbsoluteExpiry(t *testing.T) {
 		expireAt := time.Now().Add(time.Hour).UnixMilli()
 		run := func(msgs []redis.XMessage) {
 			t.Helper()
-			b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+			b := NewSumBatch(f.schema, 0)
 			for _, m := range msgs {
 				p, _ := point.FromValues(m.Values)
 				if err := b.Add(m.ID, p, "", []AggKey{{Key: bucket, ExpireAtMs: expireAt}}); err != nil {

@@ -30,9 +30,13 @@ var Apply = redis.NewScript(withToken(applySrc))
 // Build its arguments with AppendBatch.
 var Append = redis.NewScript(appendSrc)
 
-// MaxApplyEntries bounds the entries of one Apply call (apply.lua,
-// invariant 3: sums must stay exact in Lua's doubles).
-const MaxApplyEntries = 10_000
+// MaxApplyEntries bounds the entries of one Apply or ApplySums call, and
+// MaxApplyPoints the points of one Apply call (apply.lua, invariant 3: sums
+// must stay exact in Lua's doubles).
+const (
+	MaxApplyEntries = 10_000
+	MaxApplyPoints  = 100_000
+)
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 

@@ -76,7 +76,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 	b.ReportAllocs()
 	var aggs []scripts.AggKey
 	for b.Loop() {
-		ab := scripts.NewApplyBatch(sc.Stream(0), sc.DeviceIndex(0))
+		ab := scripts.NewApplyBatch(sc, 0)
 		for _, m := range msgs {
 			p, err := point.FromValues(m.Values)
 			if err != nil {
@@ -115,7 +115,7 @@ func BenchmarkAppendRun(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				ab := scripts.AppendBatch{Stream: sc.Stream(0), BacklogLimit: 1 << 40}
+				ab := scripts.AppendBatch{Stream: sc.Stream(0), Backlog: sc.Backlog(0), BacklogLimit: 1 << 40}
 				pts := benchPoints(n, 100, 1_737_633_600_000)
 				for i := range pts {
 					ab.Add(&pts[i])
@@ -158,14 +158,14 @@ func BenchmarkApplyRun(b *testing.B) {
 				pts := benchPoints(500, devices, now-600_000)
 				for b.Loop() {
 					b.StopTimer()
-					batch := scripts.NewApplyBatch(stream, sc.DeviceIndex(0))
-					addEntries(b, deliver(b, c, stream, pts), sc, wins, now, batch.Add)
+					batch := scripts.NewApplyBatch(sc, 0)
+					addEntries(b, deliver(b, c, sc, pts), sc, wins, now, batch)
 					b.StartTimer()
 					if r, err := batch.Run(ctx, c, keys.Group); err != nil || r.Applied != 500 {
 						b.Fatalf("apply: %+v, %v", r, err)
 					}
 				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/500, "ns/entry")
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/500, "ns/point")
 				c.Del(ctx, stream)
 			})
 		}
@@ -211,31 +211,32 @@ func BenchmarkApplySumsRun(b *testing.B) {
 				}
 				for b.Loop() {
 					b.StopTimer()
-					batch := scripts.NewSumBatch(stream, sc.DeviceIndex(0))
-					addEntries(b, deliver(b, c, stream, pts), sc, wins, now, batch.Add)
+					batch := scripts.NewSumBatch(sc, 0)
+					addEntries(b, deliver(b, c, sc, pts), sc, wins, now, batch)
 					b.StartTimer()
 					if tc.mode == "absolute" { // the caller's read is part of the cost
 						if err := batch.Prepare(ctx, c); err != nil {
 							b.Fatal(err)
 						}
 					}
-					if n, all, err := batch.Run(ctx, c, keys.Group, "bench"); err != nil || !all || n != int64(tc.entries) {
+					if n, all, err := batch.Run(ctx, c, keys.Group, "bench"); err != nil || !all || n != int64(batch.Len()) {
 						b.Fatalf("apply sums: %d %v %v", n, all, err)
 					}
 				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(tc.entries), "ns/entry")
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(tc.entries), "ns/point")
 				c.Del(ctx, stream)
 			})
 		}
 	}
 }
 
-// deliver appends pts to stream (500 a call) and reads them back as
-// consumer "bench" of the group, as the processor receives them.
-func deliver(b *testing.B, c *redis.Client, stream string, pts []point.Point) []redis.XMessage {
+// deliver appends pts to partition 0's stream (500 a call, one packed
+// entry each) and reads them back as consumer "bench" of the group, as the
+// processor receives them.
+func deliver(b *testing.B, c *redis.Client, sc *keys.Schema, pts []point.Point) []redis.XMessage {
 	ctx := context.Background()
 	for lo := 0; lo < len(pts); lo += 500 {
-		ab := scripts.AppendBatch{Stream: stream}
+		ab := scripts.AppendBatch{Stream: sc.Stream(0), Backlog: sc.Backlog(0)}
 		for i := lo; i < min(lo+500, len(pts)); i++ {
 			ab.Add(&pts[i])
 		}
@@ -244,7 +245,7 @@ func deliver(b *testing.B, c *redis.Client, stream string, pts []point.Point) []
 		}
 	}
 	res, err := c.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: keys.Group, Consumer: "bench", Streams: []string{stream, ">"}, Count: int64(len(pts)), Block: -1,
+		Group: keys.Group, Consumer: "bench", Streams: []string{sc.Stream(0), ">"}, Count: int64(len(pts)), Block: -1,
 	}).Result()
 	if err != nil {
 		b.Fatal(err)
@@ -252,19 +253,31 @@ func deliver(b *testing.B, c *redis.Client, stream string, pts []point.Point) []
 	return res[0].Messages
 }
 
-// addEntries decodes msgs and adds each, with its aggregates, to a batch
-// through add (ApplyBatch.Add or SumBatch.Add).
-func addEntries(b *testing.B, msgs []redis.XMessage, sc *keys.Schema, wins window.Set, now int64,
-	add func(id string, p point.Point, deviceKey string, aggs []scripts.AggKey) error) {
+// entryAdder is ApplyBatch or SumBatch.
+type entryAdder interface {
+	AddEntry(id string, packed bool) error
+	AddPoint(p point.Point, deviceKey string, aggs []scripts.AggKey) error
+}
+
+// addEntries decodes msgs and adds each, with its points' aggregates, to
+// batch.
+func addEntries(b *testing.B, msgs []redis.XMessage, sc *keys.Schema, wins window.Set, now int64, batch entryAdder) {
 	var aggs []scripts.AggKey
+	var pts []point.Point
 	for _, m := range msgs {
-		p, err := point.FromValues(m.Values)
-		if err != nil {
+		var packed bool
+		var err error
+		if pts, packed, err = point.DecodeEntry(m.Values, pts[:0]); err != nil {
 			b.Fatal(err)
 		}
-		aggs = wins.AggKeys(sc, 0, p, now, aggs)
-		if err := add(m.ID, p, sc.Device(0, p.DeviceID), aggs); err != nil {
+		if err := batch.AddEntry(m.ID, packed); err != nil {
 			b.Fatal(err)
+		}
+		for _, p := range pts {
+			aggs = wins.AggKeys(sc, 0, p, now, aggs)
+			if err := batch.AddPoint(p, sc.Device(0, p.DeviceID), aggs); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

@@ -47,16 +47,35 @@ func newFixture(t *testing.T, c *redis.Client) *fixture {
 	return &fixture{c: c, schema: s}
 }
 
-// append stores pts with the Append script and returns nothing.
+// append stores pts as legacy entries, one per point, as versions before
+// the packed format wrote them (the processor still counts those).
 func (f *fixture) append(t *testing.T, pts []point.Point) {
 	t.Helper()
-	b := AppendBatch{Stream: f.schema.Stream(0)}
 	for i := range pts {
-		b.Add(&pts[i])
+		err := f.c.XAdd(context.Background(), &redis.XAddArgs{
+			Stream: f.schema.Stream(0), Values: pts[i].AppendLegacyFields(nil),
+		}).Err()
+		if err != nil {
+			t.Fatalf("append: %v", err)
+		}
 	}
-	res, err := b.Run(context.Background(), f.c)
-	if err != nil || res.Stored != int64(len(pts)) {
-		t.Fatalf("append: %+v, %v", res, err)
+}
+
+// appendPacked stores pts with the Append script: one packed entry per
+// call of at most per points.
+func (f *fixture) appendPacked(t *testing.T, pts []point.Point, per int) {
+	t.Helper()
+	for len(pts) > 0 {
+		n := min(per, len(pts))
+		b := AppendBatch{Stream: f.schema.Stream(0), Backlog: f.schema.Backlog(0)}
+		for i := range pts[:n] {
+			b.Add(&pts[i])
+		}
+		res, err := b.Run(context.Background(), f.c)
+		if err != nil || res.Stored != int64(n) {
+			t.Fatalf("append: %+v, %v", res, err)
+		}
+		pts = pts[n:]
 	}
 }
 
@@ -77,18 +96,38 @@ func (f *fixture) read(t *testing.T, consumer string, n int64) []redis.XMessage 
 
 func (f *fixture) batch(t *testing.T, msgs []redis.XMessage) *ApplyBatch {
 	t.Helper()
-	b := NewApplyBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+	b := NewApplyBatch(f.schema, 0)
+	f.addEntries(t, msgs, b, func(dev string) []AggKey { return []AggKey{{Key: f.schema.Total(0)}, {Key: dev}} })
+	return b
+}
+
+// entryAdder is ApplyBatch or SumBatch.
+type entryAdder interface {
+	AddEntry(id string, packed bool) error
+	AddPoint(p point.Point, deviceKey string, aggs []AggKey) error
+}
+
+// addEntries decodes msgs (legacy or packed) and adds their points to b,
+// each to the aggregates aggsOf names for its device's hash.
+func (f *fixture) addEntries(t *testing.T, msgs []redis.XMessage, b entryAdder, aggsOf func(dev string) []AggKey) {
+	t.Helper()
+	var pts []point.Point
 	for _, m := range msgs {
-		p, err := point.FromValues(m.Values)
-		if err != nil {
+		var packed bool
+		var err error
+		if pts, packed, err = point.DecodeEntry(m.Values, pts[:0]); err != nil {
 			t.Fatal(err)
 		}
-		dev := f.schema.Device(0, p.DeviceID)
-		if err := b.Add(m.ID, p, dev, []AggKey{{Key: f.schema.Total(0)}, {Key: dev}}); err != nil {
+		if err := b.AddEntry(m.ID, packed); err != nil {
 			t.Fatal(err)
+		}
+		for _, p := range pts {
+			dev := f.schema.Device(0, p.DeviceID)
+			if err := b.AddPoint(p, dev, aggsOf(dev)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	return b
 }
 
 func (f *fixture) apply(t *testing.T, msgs []redis.XMessage) ApplyResult {
@@ -276,7 +315,7 @@ func TestApplyExpiresBuckets(t *testing.T) {
 		f := newFixture(t, c)
 		f.append(t, randomPoints(rand.New(rand.NewPCG(5, 6)), 2, "a"))
 		msgs := f.read(t, "c", 2)
-		b := NewApplyBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+		b := NewApplyBatch(f.schema, 0)
 		bucket := f.schema.Bucket(0, "1m", 0)
 		at := int64(4_102_444_800_000) // 2100-01-01
 		for _, m := range msgs {
@@ -300,8 +339,17 @@ func TestApplyExpiresBuckets(t *testing.T) {
 	})
 }
 
+func testSchema(t *testing.T) *keys.Schema {
+	t.Helper()
+	s, err := keys.New("t", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func TestApplyBatchRejectsRaggedAdd(t *testing.T) {
-	b := NewApplyBatch("s", "i")
+	b := NewApplyBatch(testSchema(t), 0)
 	p := point.Point{DeviceID: "a"}
 	if err := b.Add("1-0", p, "d", []AggKey{{Key: "x"}}); err != nil {
 		t.Fatal(err)
@@ -312,7 +360,7 @@ func TestApplyBatchRejectsRaggedAdd(t *testing.T) {
 }
 
 func TestApplyBatchBounded(t *testing.T) {
-	b := NewApplyBatch("s", "i")
+	b := NewApplyBatch(testSchema(t), 0)
 	p := point.Point{DeviceID: "a"}
 	for i := 0; i < MaxApplyEntries; i++ {
 		if err := b.Add("1-0", p, "d", nil); err != nil {

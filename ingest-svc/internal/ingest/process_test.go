@@ -73,21 +73,35 @@ func process(tb testing.TB, c redis.UniversalClient, sc *keys.Schema, wins windo
 			if err != nil {
 				tb.Fatalf("xreadgroup %s: %v", stream, err)
 			}
-			b := scripts.NewApplyBatch(stream, sc.DeviceIndex(p))
+			b := scripts.NewApplyBatch(sc, p)
+			run := func() {
+				r, err := b.Run(ctx, c, keys.Group)
+				if err != nil || r.Applied != int64(b.Points()) {
+					tb.Fatalf("apply %d entries of %s: %+v %v", b.Len(), stream, r, err)
+				}
+				b = scripts.NewApplyBatch(sc, p)
+			}
+			var pts []point.Point
 			for _, m := range res[0].Messages {
-				pt, err := point.FromValues(m.Values)
+				var packed bool
+				pts, packed, err = point.DecodeEntry(m.Values, pts[:0])
 				if err != nil {
 					tb.Fatalf("entry %s: %v", m.ID, err)
 				}
-				aggs = wins.AggKeys(sc, p, pt, nowMs, aggs)
-				if err := b.Add(m.ID, pt, sc.Device(p, pt.DeviceID), aggs); err != nil {
+				if b.Points()+len(pts) > scripts.MaxApplyPoints {
+					run()
+				}
+				if err := b.AddEntry(m.ID, packed); err != nil {
 					tb.Fatal(err)
 				}
+				for _, pt := range pts {
+					aggs = wins.AggKeys(sc, p, pt, nowMs, aggs)
+					if err := b.AddPoint(pt, sc.Device(p, pt.DeviceID), aggs); err != nil {
+						tb.Fatal(err)
+					}
+				}
 			}
-			r, err := b.Run(ctx, c, keys.Group)
-			if err != nil || r.Applied != int64(b.Len()) {
-				tb.Fatalf("apply %d entries of %s: %+v %v", b.Len(), stream, r, err)
-			}
+			run()
 		}
 	}
 }

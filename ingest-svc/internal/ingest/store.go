@@ -53,7 +53,7 @@ func (h *handlers) store(ctx context.Context, pts []point.Point, idem *idempoten
 		p := h.schema.PartitionOf(pts[i].DeviceID)
 		b := batches[p]
 		if b == nil {
-			b = &scripts.AppendBatch{Stream: h.schema.Stream(p), BacklogLimit: h.cfg.BacklogLimit}
+			b = &scripts.AppendBatch{Stream: h.schema.Stream(p), Backlog: h.schema.Backlog(p), BacklogLimit: h.cfg.BacklogLimit}
 			if idem != nil {
 				b.Marker = h.schema.Idempotency(p, idem.Key)
 				b.MarkerTTLMs = h.cfg.IdempotencyTTL.Milliseconds()
@@ -63,6 +63,9 @@ func (h *handlers) store(ctx context.Context, pts []point.Point, idem *idempoten
 			order = append(order, p)
 		}
 		b.Add(&pts[i])
+	}
+	for _, p := range order {
+		batches[p].Seal()
 	}
 	// One timer bounds the whole wait (a context.WithTimeout per request
 	// cost 5 % of ingest's CPU at 25k single-point uploads/s).

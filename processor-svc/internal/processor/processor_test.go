@@ -201,7 +201,7 @@ func TestClaimFromDeadConsumer(t *testing.T) {
 	}
 
 	for p, msgs := range stale {
-		b := scripts.NewApplyBatch(s.Stream(p), s.DeviceIndex(p))
+		b := scripts.NewApplyBatch(s, p)
 		for _, m := range msgs {
 			pt, err := point.FromValues(m.Values)
 			if err != nil {
