@@ -375,7 +375,7 @@ return 1`)
 
 // appendBatch is an Append call of n points of partition p of s.
 func appendBatch(s *keys.Schema, p, n int) *scripts.AppendBatch {
-	b := &scripts.AppendBatch{Stream: s.Stream(p)}
+	b := &scripts.AppendBatch{Stream: s.Stream(p), Backlog: s.Backlog(p)}
 	for i := range n {
 		b.Add(&point.Point{DeviceID: fmt.Sprintf("d%d", p), TimeMs: int64(1e12) + int64(i), LatE7: 525200000, LonE7: 134050000})
 	}

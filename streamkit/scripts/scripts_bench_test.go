@@ -39,7 +39,7 @@ func BenchmarkAppendBatch(b *testing.B) {
 		b.Run(fmt.Sprintf("points=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				ab := scripts.AppendBatch{Stream: "gs:{p0}:points", BacklogLimit: 1_000_000}
+				ab := scripts.AppendBatch{Stream: "gs:{p0}:points", Backlog: "gs:{p0}:backlog", BacklogLimit: 1_000_000}
 				for i := range pts {
 					ab.Add(&pts[i])
 				}

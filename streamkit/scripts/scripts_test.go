@@ -274,16 +274,23 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 		msgs := f.read(t, "c", 3)
 		ctx := context.Background()
 		stream, total := f.schema.Stream(0), f.schema.Total(0)
-		good := []any{msgs[0].ID, "a", 1, 2, 3, 4, 5, 6, 3, 3}
+		ks := []string{stream, f.schema.DeviceIndex(0), total, f.schema.Backlog(0)}
+		// a row: id, device, time, lat, lon, x, y, z, device key, kind, aggregate key
+		good := []any{msgs[0].ID, "a", 1, 2, 3, 4, 5, 6, 3, 0, 3}
+		row := func(id string, kind any, v any, agg int) []any {
+			return append(append([]any{keys.Group, 1, 0, 1}, good...), id, "a", v, 2, 3, 4, 5, 6, 3, kind, agg)
+		}
 		for name, args := range map[string][]any{
 			"key count mismatch": {keys.Group, 2, 0, 1},
 			"ragged entries":     append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1)...),
-			"non-numeric value":  append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", "x", 2, 3, 4, 5, 6, 3, 3)...),
-			"key index too high": append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1, 2, 3, 4, 5, 6, 3, 9)...),
-			"key index 1":        append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1, 2, 3, 4, 5, 6, 3, 1)...),
-			"not a stream id":    append([]any{keys.Group, 1, 0, 1}, append(good, "not-an-id", "a", 1, 2, 3, 4, 5, 6, 3, 3)...),
+			"non-numeric value":  row(msgs[1].ID, 0, "x", 3),
+			"key index too high": row(msgs[1].ID, 0, 1, 4),
+			"key index 1":        row(msgs[1].ID, 0, 1, 1),
+			"not a stream id":    row("not-an-id", 0, 1, 3),
+			"bad kind":           row(msgs[1].ID, 3, 1, 3),
+			"kind 2 first":       append([]any{keys.Group, 1, 0, 1}, "", "a", 1, 2, 3, 4, 5, 6, 3, 2, 3),
 		} {
-			err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, args...).Err()
+			err := Apply.Run(ctx, c, ks, args...).Err()
 			if err == nil {
 				t.Errorf("%s: want error", name)
 			}
@@ -291,21 +298,29 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 		// An aggregate key of the wrong type would make HINCRBY fail after
 		// the XACKs: it must be refused up front.
 		c.Set(ctx, total, "not a hash", 0)
-		if err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
-			append([]any{keys.Group, 1, 0, 1}, good...)...).Err(); err == nil {
+		if err := Apply.Run(ctx, c, ks, append([]any{keys.Group, 1, 0, 1}, good...)...).Err(); err == nil {
 			t.Error("string aggregate key: want error")
 		}
 		c.Del(ctx, total)
 		c.Set(ctx, f.schema.DeviceIndex(0), "not a zset", 0)
-		if err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
-			append([]any{keys.Group, 1, 0, 1}, good...)...).Err(); err == nil {
+		if err := Apply.Run(ctx, c, ks, append([]any{keys.Group, 1, 0, 1}, good...)...).Err(); err == nil {
 			t.Error("string device index: want error")
+		}
+		c.Del(ctx, f.schema.DeviceIndex(0))
+		c.HSet(ctx, f.schema.Backlog(0), "x", 1)
+		if err := Apply.Run(ctx, c, ks, append([]any{keys.Group, 1, 0, 1}, good...)...).Err(); err == nil {
+			t.Error("a hash as the backlog counter: want error")
 		}
 		if n, _ := c.XPending(ctx, stream, keys.Group).Result(); n.Count != 3 {
 			t.Errorf("pending = %d, want 3 (nothing acknowledged)", n.Count)
 		}
 		if n, _ := c.Exists(ctx, total).Result(); n != 0 {
 			t.Errorf("aggregate written by a rejected call")
+		}
+		// The calls above differ from this well-formed one in one value each.
+		c.Del(ctx, f.schema.Backlog(0))
+		if err := Apply.Run(ctx, c, ks, row(msgs[1].ID, 0, 1, 3)...).Err(); err != nil {
+			t.Errorf("well-formed call: %v", err)
 		}
 	})
 }

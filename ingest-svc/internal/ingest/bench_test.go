@@ -107,7 +107,7 @@ func populate(b *testing.B, c redis.UniversalClient, sc *keys.Schema, wins windo
 		}
 		part := sc.PartitionOf(p.DeviceID)
 		if batches[part] == nil {
-			batches[part] = &scripts.AppendBatch{Stream: sc.Stream(part)}
+			batches[part] = &scripts.AppendBatch{Stream: sc.Stream(part), Backlog: sc.Backlog(part)}
 		}
 		batches[part].Add(&p)
 		if i%chunk == chunk-1 {

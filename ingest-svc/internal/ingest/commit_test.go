@@ -101,8 +101,8 @@ func TestGroupCommitCoalesces(t *testing.T) {
 		t.Errorf("%d script calls carrying %d requests; want 2 calls (the first, then all queued behind it) carrying %d",
 			got, hook.requests.Load(), n)
 	}
-	if got := xlen(t, e, 2); got != n {
-		t.Errorf("%d entries, want %d", got, n)
+	if got, entries := pointsIn(t, e, 2), xlen(t, e, 2); got != n || entries != 2 {
+		t.Errorf("%d points in %d entries, want %d in 2 (one entry per call)", got, entries, n)
 	}
 }
 
@@ -254,8 +254,9 @@ func TestGroupCommitKeysInOneCall(t *testing.T) {
 	if n := hook.calls.Load(); n != 2 {
 		t.Errorf("%d script calls, want 2", n)
 	}
-	if n := xlen(t, e, 3); n != 4 { // the held one, "same" once, "other", the keyless one
-		t.Errorf("%d entries, want 4", n)
+	// the held one, "same" once, "other", the keyless one; an entry per call
+	if n, entries := pointsIn(t, e, 3), xlen(t, e, 3); n != 4 || entries != 2 {
+		t.Errorf("%d points in %d entries, want 4 in 2", n, entries)
 	}
 }
 

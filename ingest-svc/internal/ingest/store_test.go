@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/point"
 )
 
 func TestUploadIdempotent(t *testing.T) {
@@ -93,7 +94,7 @@ func TestUploadBacklog(t *testing.T) {
 	}
 
 	// The processors catch up; the retry stores the missing point only.
-	if err := e.rdb.Del(context.Background(), e.schema.Stream(0)).Err(); err != nil {
+	if err := e.rdb.Del(context.Background(), e.schema.Stream(0), e.schema.Backlog(0)).Err(); err != nil {
 		t.Fatal(err)
 	}
 	rec = e.upload(both, "Idempotency-Key", "half")
@@ -103,11 +104,28 @@ func TestUploadBacklog(t *testing.T) {
 	if rec.Header().Get("Idempotent-Replayed") != "" {
 		t.Error("Idempotent-Replayed set on a retry that stored points")
 	}
-	if got := []int64{xlen(t, e, 0), xlen(t, e, 1)}; got[0] != 1 || got[1] != 2 {
-		t.Fatalf("entries per partition %v, want [1 2]", got)
+	if got := []int64{pointsIn(t, e, 0), pointsIn(t, e, 1)}; got[0] != 1 || got[1] != 2 {
+		t.Fatalf("points per partition %v, want [1 2]", got)
 	}
 }
 
+// pointsIn returns the points stored in partition p's stream.
+func pointsIn(t *testing.T, e *env, p int) int64 {
+	t.Helper()
+	msgs, err := e.rdb.XRange(context.Background(), e.schema.Stream(p), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pts []point.Point
+	for _, m := range msgs {
+		if pts, _, err = point.DecodeEntry(m.Values, pts); err != nil {
+			t.Fatalf("entry %s: %v", m.ID, err)
+		}
+	}
+	return int64(len(pts))
+}
+
+// xlen returns the entries of partition p's stream.
 func xlen(t *testing.T, e *env, p int) int64 {
 	t.Helper()
 	n, err := e.rdb.XLen(context.Background(), e.schema.Stream(p)).Result()

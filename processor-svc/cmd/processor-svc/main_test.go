@@ -142,7 +142,8 @@ func TestRunServesAndProcesses(t *testing.T) {
 	const n = 100
 	for i := range n {
 		pt := point.Point{DeviceID: fmt.Sprintf("d%d", i%7), TimeMs: int64(i), LatE7: int64(i), LonE7: -int64(i)}
-		b := scripts.AppendBatch{Stream: s.Stream(s.PartitionOf(pt.DeviceID))}
+		p := s.PartitionOf(pt.DeviceID)
+		b := scripts.AppendBatch{Stream: s.Stream(p), Backlog: s.Backlog(p)}
 		b.Add(&pt)
 		if _, err := b.Run(context.Background(), c); err != nil {
 			t.Fatal(err)

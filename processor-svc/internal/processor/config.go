@@ -17,16 +17,14 @@ const (
 	// DefaultHTTPAddr is where the health endpoints listen.
 	DefaultHTTPAddr = "127.0.0.1:8081"
 	// DefaultBatchSize is the most entries one read (and one Lua call)
-	// takes. Large, because the fast path (applysums.lua) updates each
-	// aggregate hash once per call however many of the batch's points it
-	// holds: a device's four hashes are then written once per batch instead
-	// of once per point. On the benchmark's 1,000-device fleet, Redis CPU
-	// per drained point was 15.6 µs with 5,000 and 10.9 µs with 10,000
-	// (drain rate 60k -> 82k points/s); the price is calls of up to ~100 ms
-	// while a backlog drains, and ~40 MB more processor memory. A read
-	// returns what is there: a short one is applied at once (then see
+	// takes. An entry holds the points of one append call (up to a
+	// request's 10,000, typically 1-500), so 256 entries are up to ~100k
+	// points of the benchmark's 500-point uploads: enough for the fast path
+	// (applysums.lua) to write each aggregate hash once for many points,
+	// while a read's decoded points stay within tens of MB. A read returns
+	// what is there: a short one is applied at once (then see
 	// DefaultLinger).
-	DefaultBatchSize = 10_000
+	DefaultBatchSize = 256
 	// DefaultMaxCallKeys bounds the aggregate keys of one Lua call when
 	// the processor is keeping up (a read returned at most an eighth of a
 	// batch). A call costs Redis 20-50 µs a key (a few commands each,

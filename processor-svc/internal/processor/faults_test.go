@@ -97,7 +97,7 @@ func TestApplyRefusedForCorruptKey(t *testing.T) {
 	if err := c.Set(ctx, bad, "not a hash", 0).Err(); err != nil {
 		t.Fatal(err)
 	}
-	appendPoints(t, c, s, pts)
+	appendEach(t, c, s, pts)
 	var logs lockedBuffer
 	p, err := New(testConfig("a"), c, s, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {

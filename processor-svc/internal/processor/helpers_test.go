@@ -115,12 +115,35 @@ func genPoints(seed uint64, n, devices int) []point.Point {
 	return pts
 }
 
-// appendPoints stores pts in their partitions' streams as ingest-svc does.
+// appendPoints stores pts in their partitions' streams as ingest-svc does
+// for one request: one packed entry per partition.
 func appendPoints(tb testing.TB, c redis.UniversalClient, s *keys.Schema, pts []point.Point) {
 	tb.Helper()
 	if err := tryAppend(c, s, pts); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// appendEach stores each point of pts as a request of its own (one packed
+// entry each), for tests that count entries.
+func appendEach(tb testing.TB, c redis.UniversalClient, s *keys.Schema, pts []point.Point) {
+	tb.Helper()
+	for i := range pts {
+		appendPoints(tb, c, s, pts[i:i+1])
+	}
+}
+
+// decodeAll returns the points of msgs.
+func decodeAll(tb testing.TB, msgs []redis.XMessage) []point.Point {
+	tb.Helper()
+	var pts []point.Point
+	for _, m := range msgs {
+		var err error
+		if pts, _, err = point.DecodeEntry(m.Values, pts); err != nil {
+			tb.Fatalf("entry %s: %v", m.ID, err)
+		}
+	}
+	return pts
 }
 
 // tryAppend is appendPoints for goroutines other than the test's.
@@ -129,7 +152,7 @@ func tryAppend(c redis.UniversalClient, s *keys.Schema, pts []point.Point) error
 	for i := range pts {
 		p := s.PartitionOf(pts[i].DeviceID)
 		if batches[p] == nil {
-			batches[p] = &scripts.AppendBatch{Stream: s.Stream(p)}
+			batches[p] = &scripts.AppendBatch{Stream: s.Stream(p), Backlog: s.Backlog(p)}
 		}
 		batches[p].Add(&pts[i])
 	}

@@ -27,10 +27,10 @@ func (p *Processor) Register(r prometheus.Registerer) error {
 		}, func() float64 { return float64(f()) })
 	}
 	for _, c := range []prometheus.Collector{
-		counter("points_applied_total", "Stream entries counted into the aggregates.", p.applied.Load),
+		counter("points_applied_total", "Points counted into the aggregates.", p.applied.Load),
 		counter("apply_calls_total", "Lua calls that counted entries (fast path; a call that fell back to the entry-by-entry path counts once).", p.calls.Load),
 		counter("apply_conflicts_total", "Lua calls sent again because device hashes read ahead of the call had been written meanwhile (by another processor); those hashes then go as increments.", p.conflicts.Load),
-		counter("duplicates_skipped_total", "Entries delivered again but already counted, so skipped (exactly-once at work).", p.duplicates.Load),
+		counter("duplicates_skipped_total", "Points of entries delivered again but already counted, so skipped (exactly-once at work).", p.duplicates.Load),
 		counter("entries_claimed_total", "Entries claimed from other (dead or slow) consumers with XAUTOCLAIM.", p.claimed.Load),
 		counter("consumers_removed_total", "Consumer names removed from the group of a partition (one per partition): idle for --consumer-expiry and owning no pending entry. Mostly replaced processors; on Redis 7.0 also live ones whose partition was quiet that long (they come back with their next entries).", p.consumersRemoved.Load),
 		counter("entries_undecodable_total", "Entries acknowledged without counting because they are not points.", p.undecodable.Load),

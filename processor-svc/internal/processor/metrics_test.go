@@ -41,7 +41,7 @@ func TestMetrics(t *testing.T) {
 	s := newSchema(t, 2)
 	pts := genPoints(9, 300, 5)
 	createGroups(t, c, s)
-	appendPoints(t, c, s, pts)
+	appendEach(t, c, s, pts)
 	// A dead consumer holds some entries (7 per partition); the rest is lag
 	// until a processor runs.
 	held := readAs(t, c, s, "dead", 7)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/geostream/geostream/streamkit/backoff"
 	"github.com/geostream/geostream/streamkit/keys"
 )
 
@@ -58,7 +59,7 @@ func (p *Processor) trimPartition(ctx context.Context, i int) (int64, error) {
 		// Redis in 10-20 ms slices for seconds (the benchmark's /retrieve
 		// p99 at 1M points was 2-3 times its p99 at 10k while the store
 		// was being trimmed).
-		if !sleep(ctx, trimPause) {
+		if backoff.Sleep(ctx, trimPause) != nil {
 			break
 		}
 	}

@@ -228,7 +228,7 @@ func TestTrimWhileProcessing(t *testing.T) {
 	if err := first.stop(t); err != nil {
 		t.Fatal(err)
 	}
-	appendPoints(t, c, s, pts[200:300])
+	appendEach(t, c, s, pts[200:300])
 	held := map[int][]string{}
 	for p := range s.Partitions() {
 		res, err := c.XReadGroup(context.Background(), &redis.XReadGroupArgs{
