@@ -2,6 +2,8 @@ package deploy
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,14 +17,21 @@ import (
 
 func loadCompose(t *testing.T, profiles ...string) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{"../docker-compose.yml"},
+	return loadComposeFiles(t, []string{"../docker-compose.yml"}, profiles...)
+}
+
+// loadComposeFiles loads docker-compose.yml with override files, as
+// `docker compose -f A -f B` merges them.
+func loadComposeFiles(t *testing.T, files []string, profiles ...string) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions(files,
 		cli.WithWorkingDirectory(".."), cli.WithProfiles(profiles), cli.WithName("geostream"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := opts.LoadProject(context.Background())
 	if err != nil {
-		t.Fatalf("docker-compose.yml does not load: %v", err)
+		t.Fatalf("%v does not load: %v", files, err)
 	}
 	return p
 }
@@ -160,5 +169,89 @@ func TestDockerfilesBuildLikeCI(t *testing.T) {
 				t.Errorf("%s/Dockerfile lacks %q (multi-stage, static, non-root)", mod, want)
 			}
 		}
+	}
+}
+
+// docker-compose.replicas.yml: a replica of redis, three Sentinels
+// watching it under the master name the services' redis+sentinel:// URL
+// names, ingest with --min-replicas-acked 1; each service waits for what
+// it needs.
+func TestComposeReplicas(t *testing.T) {
+	base := loadCompose(t)
+	for _, name := range []string{"redis-replica", "sentinel-1"} {
+		if slices.Contains(base.ServiceNames(), name) {
+			t.Errorf("%s must only start with docker-compose.replicas.yml", name)
+		}
+	}
+	p := loadComposeFiles(t, []string{"../docker-compose.yml", "../docker-compose.replicas.yml"})
+	replica, err := p.GetService("redis-replica")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := strings.Join(replica.Command, " ")
+	for _, want := range []string{"--replicaof redis 6379", "--appendonly yes", "--maxmemory-policy noeviction"} {
+		if !strings.Contains(cmd, want) {
+			t.Errorf("redis-replica command %q lacks %q", cmd, want)
+		}
+	}
+	if v := replica.Volumes; len(v) != 1 || v[0].Target != "/data" || p.Volumes[v[0].Source].Name == "" {
+		t.Errorf("redis-replica volumes %+v, want a named volume at /data", v)
+	}
+	primary, _ := p.GetService("redis")
+	if cmd := strings.Join(primary.Command, " "); !strings.Contains(cmd, "--appendonly yes --appendfsync everysec --maxmemory-policy noeviction") {
+		t.Errorf("redis command %q lost the base file's persistence settings", cmd)
+	}
+
+	var sentinels []string
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("sentinel-%d", i)
+		s, err := p.GetService(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := strings.Join(s.Command, " ")
+		for _, want := range []string{"sentinel monitor geostream redis 6379 2", "sentinel resolve-hostnames yes", "--sentinel", "port 26379"} {
+			if !strings.Contains(cmd, want) {
+				t.Errorf("%s command lacks %q: %s", name, want, cmd)
+			}
+		}
+		if s.HealthCheck == nil || !strings.Contains(strings.Join(s.HealthCheck.Test, " "), "get-master-addr-by-name geostream") {
+			t.Errorf("%s health check %+v, want one asking for the master", name, s.HealthCheck)
+		}
+		if s.DependsOn["redis-replica"].Condition != types.ServiceConditionHealthy {
+			t.Errorf("%s must wait for a replica in sync: %+v", name, s.DependsOn)
+		}
+		sentinels = append(sentinels, name+":26379")
+	}
+
+	for name, mod := range map[string]string{"ingest": "ingest-svc", "processor": "processor-svc"} {
+		s, _ := p.GetService(name)
+		known := envNames(t, mod)
+		for k := range s.Environment {
+			if !known[k] {
+				t.Errorf("%s: environment %s is not a setting of %s", name, k, mod)
+			}
+		}
+		raw := s.Environment["GEOSTREAM_REDIS_URL"]
+		if raw == nil {
+			t.Fatalf("%s: no GEOSTREAM_REDIS_URL", name)
+		}
+		u, err := url.Parse(*raw)
+		if err != nil || u.Scheme != "redis+sentinel" || u.Host != strings.Join(sentinels, ",") || u.Path != "/geostream/0" {
+			t.Errorf("%s: GEOSTREAM_REDIS_URL %q, want redis+sentinel://%s/geostream/0 (%v)", name, *raw, strings.Join(sentinels, ","), err)
+		}
+		for _, sn := range sentinels {
+			dep := strings.TrimSuffix(sn, ":26379")
+			if s.DependsOn[dep].Condition != types.ServiceConditionHealthy {
+				t.Errorf("%s must wait for a healthy %s: %+v", name, dep, s.DependsOn)
+			}
+		}
+	}
+	ing, _ := p.GetService("ingest")
+	if v := ing.Environment["GEOSTREAM_MIN_REPLICAS_ACKED"]; v == nil || *v != "1" {
+		t.Errorf("ingest GEOSTREAM_MIN_REPLICAS_ACKED = %v, want 1", v)
+	}
+	if v := base.Services["ingest"].Environment["GEOSTREAM_MIN_REPLICAS_ACKED"]; v != nil && *v != "0" {
+		t.Errorf("docker-compose.yml alone has one Redis: GEOSTREAM_MIN_REPLICAS_ACKED must stay 0, got %s", *v)
 	}
 }

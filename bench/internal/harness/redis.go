@@ -21,19 +21,22 @@ type Redis struct {
 }
 
 // StartRedis starts redis-server on a free loopback port with its data in
-// dir. It never touches a Redis the machine already runs.
-func StartRedis(dir string) (*Redis, error) {
+// dir, and extra configuration arguments. It never touches a Redis the
+// machine already runs.
+func StartRedis(dir string, extra ...string) (*Redis, error) {
 	addr, err := FreeAddr()
 	if err != nil {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	p, err := Start(dir, "redis", "redis-server",
+	args := append([]string{
 		"--port", port, "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", dir,
 		"--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
 		"--maxmemory-policy", "noeviction", "--logfile", filepath.Join(dir, "redis-server.log"),
 		"--slowlog-log-slower-than", strconv.FormatInt(SlowlogThreshold.Microseconds(), 10),
-		"--slowlog-max-len", strconv.Itoa(SlowlogMaxLen))
+		"--slowlog-max-len", strconv.Itoa(SlowlogMaxLen),
+	}, extra...)
+	p, err := Start(dir, "redis", "redis-server", args...)
 	if err != nil {
 		return nil, err
 	}

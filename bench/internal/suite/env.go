@@ -48,12 +48,17 @@ func (e *env) logf(format string, args ...any) {
 // commonArgs are the flags both services get: this run's Redis, a free
 // port, quiet logs.
 func (e *env) commonArgs(prefix string) ([]string, string, error) {
+	return e.commonArgsAt(e.redis.URL(), prefix)
+}
+
+// commonArgsAt is commonArgs with another Redis.
+func (e *env) commonArgsAt(redisURL, prefix string) ([]string, string, error) {
 	addr, err := harness.FreeAddr()
 	if err != nil {
 		return nil, "", err
 	}
 	return []string{
-		"--redis-url", e.redis.URL(), "--http-addr", addr, "--key-prefix", prefix,
+		"--redis-url", redisURL, "--http-addr", addr, "--key-prefix", prefix,
 		"--partitions", strconv.Itoa(e.cfg.Partitions),
 		"--log-format", "json", "--log-level", "warn", "--shutdown-grace", "3s",
 	}, addr, nil
@@ -64,7 +69,12 @@ func (e *env) commonArgs(prefix string) ([]string, string, error) {
 // refused (the script still checks it, so the work per call is the same),
 // and extra flags.
 func (e *env) startIngest(prefix string, extra ...string) (*harness.Proc, error) {
-	args, addr, err := e.commonArgs(prefix)
+	return e.startIngestAt(e.redis.URL(), prefix, extra...)
+}
+
+// startIngestAt is startIngest with another Redis.
+func (e *env) startIngestAt(redisURL, prefix string, extra ...string) (*harness.Proc, error) {
+	args, addr, err := e.commonArgsAt(redisURL, prefix)
 	if err != nil {
 		return nil, err
 	}

@@ -48,8 +48,10 @@ type RepResult struct {
 	// after every repetition's throughput measures (the n-th pair here).
 	RetrieveSmall Retrieve `json:"retrieve_small"`
 	RetrieveBig   Retrieve `json:"retrieve_big"`
-	IngestRSS     int64    `json:"ingest_peak_rss_bytes"`
-	ProcessorRSS  int64    `json:"processor_peak_rss_bytes"`
+	// Replicas are the loads of the replicas stage (replicas.go), by phase.
+	Replicas     map[string]load.Result `json:"replicas,omitempty"`
+	IngestRSS    int64                  `json:"ingest_peak_rss_bytes"`
+	ProcessorRSS int64                  `json:"processor_peak_rss_bytes"`
 	// Phases records the CPU and Redis command time of each phase.
 	Phases map[string]phaseStats `json:"phases"`
 }

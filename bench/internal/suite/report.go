@@ -212,7 +212,7 @@ func figureSpecs(cfg Config) []figureSpec {
 			value:   func(r *RepResult) float64 { return r.cpuUs("drain", "processor") },
 			ceiling: "raw drain client, per entry", ceil: func(r *RepResult) float64 { return r.cpuUs("rawdrain", "bench") }},
 	}
-	return specs
+	return append(specs, replicaFigureSpecs(cfg)...)
 }
 
 func withBudget(s figureSpec, limit float64) figureSpec {

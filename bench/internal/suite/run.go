@@ -89,6 +89,9 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (rep *Report, err error
 	if err := e.retrieveStage(ctx, rep.Reps); err != nil {
 		return nil, fmt.Errorf("retrieve stage: %w (logs in %s)", err, dir)
 	}
+	if err := e.replicaStage(ctx, rep.Reps); err != nil {
+		return nil, fmt.Errorf("replicas stage: %w (logs in %s)", err, dir)
+	}
 	rep.Figures = figures(cfg, rep.Reps)
 	if cfg.ProfileDir != "" {
 		e.logf("writing perf reports to %s", cfg.ProfileDir)

@@ -30,7 +30,9 @@ import (
 //
 // Invariants:
 //  1. Every request is answered exactly once (its done channel is closed
-//     once): by the flush goroutine, or by submit when the queue is full.
+//     once): by the flush goroutine, by submit when the queue is full, or
+//     by the timer of a re-send that finds it full (resendLater). A
+//     request queued again for a re-send is not answered until then.
 //  2. At most one flush goroutine runs (flushing is set and cleared under
 //     mu, and cleared only when the queue is empty), so the queue is never
 //     left unattended: a request queued while flushing is true is taken by
@@ -76,6 +78,7 @@ type pendingAppend struct {
 	done     chan struct{} // closed when res and err are set
 	res      scripts.AppendResult
 	err      error
+	attempts int // re-sends so far (resendLater)
 }
 
 func newCommitter(rdb redis.UniversalClient, timeout time.Duration) *committer {
@@ -86,12 +89,20 @@ func newCommitter(rdb redis.UniversalClient, timeout time.Duration) *committer {
 // closed. ctx and deadline bound the wait in the queue (invariant 3).
 func (c *committer) submit(ctx context.Context, deadline time.Time, p int, b *scripts.AppendBatch) *pendingAppend {
 	pa := &pendingAppend{ctx: ctx, deadline: deadline, part: p, batch: b, done: make(chan struct{})}
+	if !c.enqueue(pa) {
+		pa.err = errQueueFull // invariant 1: answered once, here, never queued
+		close(pa.done)
+	}
+	return pa
+}
+
+// enqueue queues pa and starts the flush goroutine if none runs; it
+// returns false, queueing nothing, while maxQueued batches wait.
+func (c *committer) enqueue(pa *pendingAppend) bool {
 	c.mu.Lock()
 	if len(c.queue) >= maxQueued {
 		c.mu.Unlock()
-		pa.err = errQueueFull // invariant 1: answered once, here, never queued
-		close(pa.done)
-		return pa
+		return false
 	}
 	c.queue = append(c.queue, pa)
 	start := !c.flushing
@@ -100,7 +111,7 @@ func (c *committer) submit(ctx context.Context, deadline time.Time, p int, b *sc
 	if start {
 		go c.flushLoop()
 	}
-	return pa
+	return true
 }
 
 // flushLoop sends the queue, one round trip at a time, until it is empty.
@@ -193,8 +204,8 @@ func (c *committer) flush(take []*pendingAppend) {
 	_, _ = pipe.Exec(ctx)
 	// A call answered NOSCRIPT (Redis restarted or its script cache was
 	// flushed) did not run: send it again as EVAL, which loads the script.
-	// Nothing else is sent again: a call that may have run must not run
-	// twice.
+	// Nothing else is sent again here: a call that may have run must not
+	// run twice (what failed may be re-queued after a backoff: retry.go).
 	var retry []*partCall
 	for _, pc := range calls {
 		if redis.HasErrorPrefix(pc.cmd.Err(), "NOSCRIPT") {
@@ -215,6 +226,9 @@ func (c *committer) flush(take []*pendingAppend) {
 			err = c.replicated(ctx, acks, pc, res)
 		}
 		for i, pa := range pc.reqs {
+			if err != nil && c.resendLater(pa, err) {
+				continue // answered by a later flush (retry.go)
+			}
 			if err != nil {
 				pa.err = err
 			} else {

@@ -71,10 +71,10 @@ func TestReplicaAcksRealRedis(t *testing.T) {
 	api := httptest.NewServer(NewRouter(cfg, Deps{Redis: conn.Client, Schema: schema}))
 	t.Cleanup(api.Close)
 	// A second ingest instance with its own connections: a retry landing
-	// there replays, and must still wait for the replica. (Measured: with
-	// the fence removed this retry still answered 503 on Redis 7.0.15, so
-	// this check does not by itself prove the fence is needed; the fence
-	// rests on the argument in committer.replicated.)
+	// there replays, and must still wait for the replica. (On Redis 7.0
+	// WAIT covers every write before any command of the connection, so this
+	// retry answers 503 even without the fence; the fence is for 7.2 and
+	// later, where TestReplayFenceWaitsForTheReplica shows it is needed.)
 	conn2, err := redisconn.Open(primary.URL(), redisconn.Options{MaxRetries: -1, ReadTimeout: cfg.RedisTimeout})
 	if err != nil {
 		t.Fatal(err)

@@ -74,7 +74,7 @@ func (h *handlers) store(ctx context.Context, pts []point.Point, idem *idempoten
 	defer timer.Stop()
 	if idem != nil {
 		_, err := within(ctx, h.cfg.RedisTimeout, func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, h.checkKey(ctx, idem)
+			return struct{}{}, retryRead(ctx, func(ctx context.Context) error { return h.checkKey(ctx, idem) })
 		})
 		if err != nil {
 			return storeResult{}, err

@@ -232,6 +232,9 @@ func (h *handlers) abortStore(c *gin.Context, err error, res storeResult, n int,
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		details = append(details, errorDetail{Message: "Redis did not answer in time; some points may have been stored; " + retry})
+	case mayHaveRun(err):
+		// Not sent again without a key (retry.go): it may have run.
+		details = append(details, errorDetail{Message: "the connection to Redis failed after the points were sent; some points may have been stored; " + retry})
 	case res.Stored > 0:
 		details = append(details, errorDetail{Message: fmt.Sprintf(
 			"%d of %d points were stored before the failure; %s", res.Stored, n, retry)})
