@@ -27,7 +27,8 @@ type AggKey struct {
 // same number of aggregate keys (use an empty Key for "none").
 type ApplyBatch struct {
 	stream, index string
-	keys          []string // KEYS[3..]
+	geo           string   // KEYS[#KEYS], the partition's geo index
+	keys          []string // KEYS[3..#KEYS-1]
 	expire        []int64
 	pos           map[string]int // key → index in KEYS (1-based)
 	width         int            // aggregate keys per entry, -1 before the first Add
@@ -35,9 +36,10 @@ type ApplyBatch struct {
 	n             int
 }
 
-// NewApplyBatch starts a batch for a partition's stream and device index.
-func NewApplyBatch(stream, deviceIndex string) *ApplyBatch {
-	return &ApplyBatch{stream: stream, index: deviceIndex, pos: map[string]int{}, width: -1}
+// NewApplyBatch starts a batch for a partition's stream, device index and
+// geo index (keys.Schema.Geo).
+func NewApplyBatch(stream, deviceIndex, geoIndex string) *ApplyBatch {
+	return &ApplyBatch{stream: stream, index: deviceIndex, geo: geoIndex, pos: map[string]int{}, width: -1}
 }
 
 // Len returns the number of entries added.
@@ -89,9 +91,10 @@ func (b *ApplyBatch) Run(ctx context.Context, c redis.Scripter, group string) (A
 	if b.n == 0 {
 		return ApplyResult{}, nil
 	}
-	keys := make([]string, 0, len(b.keys)+2)
+	keys := make([]string, 0, len(b.keys)+3)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
+	keys = append(keys, b.geo)
 	args := make([]any, 0, 3+len(b.expire)+len(b.entries))
 	args = append(args, group, len(b.keys))
 	for _, e := range b.expire {

@@ -3,9 +3,10 @@
 --
 -- KEYS[1]        the partition's stream
 -- KEYS[2]        the partition's device index (sorted set, all scores 0)
--- KEYS[3..]      the aggregate hashes the batch touches (all of one partition)
+-- KEYS[3..#KEYS-1] the aggregate hashes the batch touches (all of one partition)
+-- KEYS[#KEYS]    the partition's geo index (geo: last positions)
 -- ARGV[1]        the consumer group
--- ARGV[2]        A, the number of aggregate keys (#KEYS - 2)
+-- ARGV[2]        A, the number of aggregate keys (#KEYS - 3)
 -- ARGV[3..2+A]   PEXPIREAT of each aggregate key in Unix ms, 0 = never
 -- ARGV[3+A]      K, the number of aggregate keys each entry adds to
 -- then per entry, 9+K values:
@@ -34,9 +35,10 @@
 --    invariant 4, which relies on it; token() is the same there).
 
 local stream, index, group = KEYS[1], KEYS[2], ARGV[1]
+local geoidx = KEYS[#KEYS] -- geo
 local nagg = tonumber(ARGV[2])
-if not nagg or nagg ~= #KEYS - 2 then
-  return redis.error_reply('ERR apply: ARGV[2] must be #KEYS-2')
+if not nagg or nagg ~= #KEYS - 3 then -- geo: was #KEYS - 2
+  return redis.error_reply('ERR apply: ARGV[2] must be #KEYS-3')
 end
 local expire = {}
 for i = 1, nagg do
@@ -62,7 +64,11 @@ local itype = redis.call('TYPE', index)['ok']
 if itype ~= 'zset' and itype ~= 'none' then
   return redis.error_reply('ERR apply: ' .. index .. ' is not a sorted set')
 end
-for i = 3, #KEYS do
+local gtype = redis.call('TYPE', geoidx)['ok'] -- geo
+if gtype ~= 'zset' and gtype ~= 'none' then
+  return redis.error_reply('ERR apply: ' .. geoidx .. ' is not a sorted set')
+end
+for i = 3, #KEYS - 1 do -- geo: was #KEYS
   local t = redis.call('TYPE', KEYS[i])['ok']
   if t ~= 'hash' and t ~= 'none' then
     return redis.error_reply('ERR apply: ' .. KEYS[i] .. ' is not a hash')
@@ -80,7 +86,7 @@ for e = 0, nentries - 1 do
   end
   for j = 8, width - 1 do -- the device's hash, then the aggregates
     local ki = tonumber(ARGV[o + j])
-    if not ki or ki < 0 or ki > #KEYS or (ki > 0 and ki < 3) then
+    if not ki or ki < 0 or ki > #KEYS - 1 or (ki > 0 and ki < 3) then -- geo: was #KEYS
       return redis.error_reply('ERR apply: entry ' .. e .. ' key index out of range')
     end
   end
@@ -109,7 +115,7 @@ for e = 0, nentries - 1 do
     if dk > 0 then
       devices[dev] = true
       local l = last[dk]
-      if not l or later(t, lat, lon, l[1], l[2], l[3]) then last[dk] = {t, lat, lon} end
+      if not l or later(t, lat, lon, l[1], l[2], l[3]) then last[dk] = {t, lat, lon, dev} end -- geo: dev
     end
     for j = 9, width - 1 do
       local ki = tonumber(ARGV[o + j])
@@ -163,6 +169,7 @@ for dk, l in pairs(last) do
   local cur = redis.call('HMGET', KEYS[dk], 'lt', 'llat', 'llon')
   if not cur[1] or later(l[1], l[2], l[3], tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3])) then
     redis.call('HSET', KEYS[dk], 'lt', int(l[1]), 'llat', int(l[2]), 'llon', int(l[3]), 'v', tok)
+    geoset(geoidx, l[4], l[2], l[3]) -- geo
   end
 end
 for dev in pairs(devices) do redis.call('ZADD', index, 0, dev) end

@@ -21,12 +21,13 @@ var applySumsSrc string
 // Redis proves them pending with XPENDING, acknowledges them with XACK and
 // runs a few commands per aggregate key instead of walking every entry in
 // Lua. Build its arguments with SumBatch.
-var ApplySums = redis.NewScript(withToken(applySumsSrc))
+var ApplySums = redis.NewScript(withPrelude(applySumsSrc))
 
 // SumBatch lays out one ApplySums call. It takes the same Add calls as
 // ApplyBatch.
 type SumBatch struct {
 	stream, index string
+	geo           string // the partition's geo index, the last of KEYS
 	// Scattered says the ids are not one run of consecutive entries of a
 	// read (some entries between the first and the last belong to other
 	// calls): the script then proves each pending on its own.
@@ -64,9 +65,10 @@ type devLast struct {
 	t, lat, lon int64
 }
 
-// NewSumBatch starts a batch for a partition's stream and device index.
-func NewSumBatch(stream, deviceIndex string) *SumBatch {
-	return &SumBatch{stream: stream, index: deviceIndex, pos: map[string]int{}, devs: map[int]devLast{}}
+// NewSumBatch starts a batch for a partition's stream, device index and
+// geo index (keys.Schema.Geo).
+func NewSumBatch(stream, deviceIndex, geoIndex string) *SumBatch {
+	return &SumBatch{stream: stream, index: deviceIndex, geo: geoIndex, pos: map[string]int{}, devs: map[int]devLast{}}
 }
 
 // Len returns the number of entries added.
@@ -284,9 +286,10 @@ func addChecked(a, b int64) (int64, bool) {
 
 // Layout returns the keys and arguments of the batch's ApplySums call.
 func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any) {
-	keys := make([]string, 0, len(b.keys)+2)
+	keys := make([]string, 0, len(b.keys)+3)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
+	keys = append(keys, b.geo)
 	args = make([]any, 0, 4+len(b.ids)+15*len(b.keys)+5*len(b.devs))
 	proof := "run"
 	switch {

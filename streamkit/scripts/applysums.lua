@@ -3,7 +3,8 @@
 --
 -- KEYS[1]        the partition's stream
 -- KEYS[2]        the partition's device index (sorted set, all scores 0)
--- KEYS[3..]      the aggregate hashes the batch touches (all of one partition)
+-- KEYS[3..#KEYS-1] the aggregate hashes the batch touches (all of one partition)
+-- KEYS[#KEYS]    the partition's geo index (geo: last positions)
 -- ARGV[1]        the consumer group
 -- ARGV[2]        the consumer
 -- ARGV[3]        how the ids are proved pending: "fresh" when they are one
@@ -15,7 +16,7 @@
 -- ARGV[5..4+N]   the entry ids; for "fresh" and "run" in increasing order
 --                (as XREADGROUP, XAUTOCLAIM and XPENDING return them), for
 --                "each" in any order
--- then per aggregate key (#KEYS-2 of them), 15 values: PEXPIREAT ms (0 =
+-- then per aggregate key (#KEYS-3 of them), 15 values: PEXPIREAT ms (0 =
 --   never), the expected token, the expected n, then 12 values (n, Σlat,
 --   Σlon, Σx, Σy, Σz, lat min, lat max, lon min, lon max, time min, time
 --   max) whose meaning depends on the mode of the key:
@@ -112,7 +113,8 @@
 
 local stream, index, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local mode, n = ARGV[3], tonumber(ARGV[4])
-local nagg = #KEYS - 2
+local geoidx = KEYS[#KEYS] -- geo
+local nagg = #KEYS - 3 -- geo: was #KEYS - 2
 if not n or n < 1 or n > 10000 then
   return redis.error_reply('ERR applysums: bad entry count')
 end
@@ -131,6 +133,10 @@ local itype = redis.call('TYPE', index)['ok']
 if itype ~= 'zset' and itype ~= 'none' then
   return redis.error_reply('ERR applysums: ' .. index .. ' is not a sorted set')
 end
+local gtype = redis.call('TYPE', geoidx)['ok'] -- geo
+if gtype ~= 'zset' and gtype ~= 'none' then
+  return redis.error_reply('ERR applysums: ' .. geoidx .. ' is not a sorted set')
+end
 -- The sums, bounds, expiries and positions are not checked one by one:
 -- SumBatch.Layout passes them as Go int64 values, which go-redis writes as
 -- decimal integers, so they cannot be malformed; checking 15,000 of them
@@ -141,7 +147,7 @@ end
 local devAt, members = {}, {}
 for d = devFirst, #ARGV, 5 do
   local ki = tonumber(ARGV[d])
-  if not ki or ki < 3 or ki > #KEYS then
+  if not ki or ki < 3 or ki > #KEYS - 1 then -- geo: was #KEYS
     return redis.error_reply('ERR applysums: device key index out of range')
   end
   devAt[ki] = d
@@ -157,7 +163,7 @@ end
 -- the hash has no n yet.
 local dfields = {'n', 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax', 'lt', 'llat', 'llon'}
 local cur, absolute, created, pos, conflicts = {}, {}, {}, {}, {-2}
-for k = 3, #KEYS do
+for k = 3, #KEYS - 1 do -- geo: was #KEYS
   local o = first + (k - 3) * width
   local r
   if ARGV[o + 1] == '*' then
@@ -256,7 +262,7 @@ end
 local tok = token(ARGV[5])
 local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
 local bounds = {'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax'}
-for k = 3, #KEYS do
+for k = 3, #KEYS - 1 do -- geo: was #KEYS
   local key, c = KEYS[k], cur[k]
   local o = first + (k - 3) * width + 2 -- ARGV[o + 1 .. o + 12]: the 12 values
   local set = {}
@@ -295,6 +301,7 @@ for k = 3, #KEYS do
       set[#set + 1] = ARGV[d + 3]
       set[#set + 1] = 'llon'
       set[#set + 1] = ARGV[d + 4]
+      geoset(geoidx, ARGV[d + 1], ARGV[d + 3], ARGV[d + 4]) -- geo
     end
   end
   if absolute[k] or (#set > 0 and ARGV[o + 1] == '0') then

@@ -20,7 +20,7 @@ import (
 
 func (f *fixture) sumBatch(t *testing.T, msgs []redis.XMessage) *SumBatch {
 	t.Helper()
-	b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+	b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0), f.schema.Geo(0))
 	for _, m := range msgs {
 		p, err := point.FromValues(m.Values)
 		if err != nil {
@@ -408,7 +408,7 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 			{"device at 1", append(append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
 				"device key index out of range"},
 		} {
-			err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, tc.args...).Err()
+			err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0)}, tc.args...).Err()
 			switch {
 			case err == nil:
 				t.Errorf("%s: want error", tc.name)
@@ -419,7 +419,7 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 			}
 		}
 		c.Set(ctx, total, "not a hash", 0)
-		err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
+		err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0)},
 			append([]any{keys.Group, "c", "run", 1, msgs[0].ID}, sums...)...).Err()
 		if err == nil || !strings.Contains(err.Error(), "is not a hash") {
 			t.Errorf("string aggregate: %v, want 'is not a hash'", err)
@@ -561,7 +561,7 @@ func TestApplySumsPrepareModes(t *testing.T) {
 		c.HSet(ctx, ka, "n", 3, "slat", 1, "slon", 1, "sx", 1, "sy", 1, "sz", 1, "latmin", 0, "latmax", 0, "lonmin", 0, "lonmax", 0, "tmin", 0, "tmax", 0)
 		c.HSet(ctx, kb, "v", "1-1", "n", 3, "slat", int64(math.MaxInt64), "slon", 1, "sx", 1, "sy", 1, "sz", 1, "latmin", 0, "latmax", 0, "lonmin", 0, "lonmax", 0, "tmin", 0, "tmax", 0)
 		c.HSet(ctx, kc, "v", "1-1", "n", 3, "slat", 1, "slon", 1, "sx", 1, "sy", 1, "sz", 1, "latmin", 0, "latmax", 0, "lonmin", 0, "lonmax", 0, "tmin", 0, "tmax", 0)
-		b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+		b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0), f.schema.Geo(0))
 		for _, m := range f.read(t, "c1", 4) {
 			p, _ := point.FromValues(m.Values)
 			dev := f.schema.Device(0, p.DeviceID)
@@ -642,7 +642,7 @@ func TestApplySumsAbsoluteExpiry(t *testing.T) {
 		expireAt := time.Now().Add(time.Hour).UnixMilli()
 		run := func(msgs []redis.XMessage) {
 			t.Helper()
-			b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+			b := NewSumBatch(f.schema.Stream(0), f.schema.DeviceIndex(0), f.schema.Geo(0))
 			for _, m := range msgs {
 				p, _ := point.FromValues(m.Values)
 				if err := b.Add(m.ID, p, "", []AggKey{{Key: bucket, ExpireAtMs: expireAt}}); err != nil {
@@ -762,7 +762,7 @@ func TestToken(t *testing.T) {
 			t.Errorf("applysums.lua: v = %q, want %q for %s", got, want(msgs[1].ID), msgs[1].ID)
 		}
 		// The function itself, at the edges of its exact range.
-		probe := redis.NewScript(withToken("-- probe\nreturn token(ARGV[1])"))
+		probe := redis.NewScript(withPrelude("-- probe\nreturn token(ARGV[1])"))
 		for id, w := range map[string]string{
 			"0-0":                    "0.0",
 			"999999999999999-35":     strconv.FormatInt(999999999999999, 36) + ".z",

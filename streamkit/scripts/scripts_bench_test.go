@@ -76,7 +76,7 @@ func BenchmarkApplyBatch(b *testing.B) {
 	b.ReportAllocs()
 	var aggs []scripts.AggKey
 	for b.Loop() {
-		ab := scripts.NewApplyBatch(sc.Stream(0), sc.DeviceIndex(0))
+		ab := scripts.NewApplyBatch(sc.Stream(0), sc.DeviceIndex(0), sc.Geo(0))
 		for _, m := range msgs {
 			p, err := point.FromValues(m.Values)
 			if err != nil {
@@ -158,7 +158,7 @@ func BenchmarkApplyRun(b *testing.B) {
 				pts := benchPoints(500, devices, now-600_000)
 				for b.Loop() {
 					b.StopTimer()
-					batch := scripts.NewApplyBatch(stream, sc.DeviceIndex(0))
+					batch := scripts.NewApplyBatch(stream, sc.DeviceIndex(0), sc.Geo(0))
 					addEntries(b, deliver(b, c, stream, pts), sc, wins, now, batch.Add)
 					b.StartTimer()
 					if r, err := batch.Run(ctx, c, keys.Group); err != nil || r.Applied != 500 {
@@ -211,7 +211,7 @@ func BenchmarkApplySumsRun(b *testing.B) {
 				}
 				for b.Loop() {
 					b.StopTimer()
-					batch := scripts.NewSumBatch(stream, sc.DeviceIndex(0))
+					batch := scripts.NewSumBatch(stream, sc.DeviceIndex(0), sc.Geo(0))
 					addEntries(b, deliver(b, c, stream, pts), sc, wins, now, batch.Add)
 					b.StartTimer()
 					if tc.mode == "absolute" { // the caller's read is part of the cost

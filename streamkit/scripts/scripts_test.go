@@ -77,7 +77,7 @@ func (f *fixture) read(t *testing.T, consumer string, n int64) []redis.XMessage 
 
 func (f *fixture) batch(t *testing.T, msgs []redis.XMessage) *ApplyBatch {
 	t.Helper()
-	b := NewApplyBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+	b := NewApplyBatch(f.schema.Stream(0), f.schema.DeviceIndex(0), f.schema.Geo(0))
 	for _, m := range msgs {
 		p, err := point.FromValues(m.Values)
 		if err != nil {
@@ -244,7 +244,7 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 			"key index 1":        append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1, 2, 3, 4, 5, 6, 3, 1)...),
 			"not a stream id":    append([]any{keys.Group, 1, 0, 1}, append(good, "not-an-id", "a", 1, 2, 3, 4, 5, 6, 3, 3)...),
 		} {
-			err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total}, args...).Err()
+			err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0)}, args...).Err()
 			if err == nil {
 				t.Errorf("%s: want error", name)
 			}
@@ -252,13 +252,13 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 		// An aggregate key of the wrong type would make HINCRBY fail after
 		// the XACKs: it must be refused up front.
 		c.Set(ctx, total, "not a hash", 0)
-		if err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
+		if err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0)},
 			append([]any{keys.Group, 1, 0, 1}, good...)...).Err(); err == nil {
 			t.Error("string aggregate key: want error")
 		}
 		c.Del(ctx, total)
 		c.Set(ctx, f.schema.DeviceIndex(0), "not a zset", 0)
-		if err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total},
+		if err := Apply.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0)},
 			append([]any{keys.Group, 1, 0, 1}, good...)...).Err(); err == nil {
 			t.Error("string device index: want error")
 		}
@@ -276,7 +276,7 @@ func TestApplyExpiresBuckets(t *testing.T) {
 		f := newFixture(t, c)
 		f.append(t, randomPoints(rand.New(rand.NewPCG(5, 6)), 2, "a"))
 		msgs := f.read(t, "c", 2)
-		b := NewApplyBatch(f.schema.Stream(0), f.schema.DeviceIndex(0))
+		b := NewApplyBatch(f.schema.Stream(0), f.schema.DeviceIndex(0), f.schema.Geo(0))
 		bucket := f.schema.Bucket(0, "1m", 0)
 		at := int64(4_102_444_800_000) // 2100-01-01
 		for _, m := range msgs {
@@ -301,7 +301,7 @@ func TestApplyExpiresBuckets(t *testing.T) {
 }
 
 func TestApplyBatchRejectsRaggedAdd(t *testing.T) {
-	b := NewApplyBatch("s", "i")
+	b := NewApplyBatch("s", "i", "g")
 	p := point.Point{DeviceID: "a"}
 	if err := b.Add("1-0", p, "d", []AggKey{{Key: "x"}}); err != nil {
 		t.Fatal(err)
@@ -312,7 +312,7 @@ func TestApplyBatchRejectsRaggedAdd(t *testing.T) {
 }
 
 func TestApplyBatchBounded(t *testing.T) {
-	b := NewApplyBatch("s", "i")
+	b := NewApplyBatch("s", "i", "g")
 	p := point.Point{DeviceID: "a"}
 	for i := 0; i < MaxApplyEntries; i++ {
 		if err := b.Add("1-0", p, "d", nil); err != nil {
@@ -328,7 +328,7 @@ func TestApplyBatchBounded(t *testing.T) {
 // put in front of names the line of the script's own file.
 func TestWithTokenKeepsLineNumbers(t *testing.T) {
 	backends.Each(t, func(t *testing.T, c *redis.Client) {
-		script := redis.NewScript(withToken("-- line 1\nlocal t = token('1-2')\nreturn redis.call('NOSUCHCOMMAND', t)"))
+		script := redis.NewScript(withPrelude("-- line 1\nlocal t = token('1-2')\nreturn redis.call('NOSUCHCOMMAND', t)"))
 		err := script.Run(context.Background(), c, nil).Err()
 		if err == nil || !strings.Contains(err.Error(), ":3:") && !strings.Contains(err.Error(), "script:3") {
 			t.Errorf("err %v, want it to name line 3", err)

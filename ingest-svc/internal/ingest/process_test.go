@@ -73,7 +73,7 @@ func process(tb testing.TB, c redis.UniversalClient, sc *keys.Schema, wins windo
 			if err != nil {
 				tb.Fatalf("xreadgroup %s: %v", stream, err)
 			}
-			b := scripts.NewApplyBatch(stream, sc.DeviceIndex(p))
+			b := scripts.NewApplyBatch(stream, sc.DeviceIndex(p), sc.Geo(p))
 			for _, m := range res[0].Messages {
 				pt, err := point.FromValues(m.Values)
 				if err != nil {

@@ -374,7 +374,7 @@ type call struct {
 }
 
 func (w *partition) newCall() *call {
-	return &call{sums: scripts.NewSumBatch(w.p.schema.Stream(w.n), w.p.schema.DeviceIndex(w.n))}
+	return &call{sums: scripts.NewSumBatch(w.p.schema.Stream(w.n), w.p.schema.DeviceIndex(w.n), w.p.schema.Geo(w.n))}
 }
 
 // applyCall counts the entries of c with applysums.lua and, when some entry
@@ -425,7 +425,7 @@ func (w *partition) applyCall(finish context.Context, c *call, nowMs int64) erro
 	// Some entry was already counted (a redelivery, a claim racing a slow
 	// consumer, a replay after a lost reply): count entry by entry, each
 	// only if its own XACK takes it off the pending list.
-	b := scripts.NewApplyBatch(schema.Stream(w.n), schema.DeviceIndex(w.n))
+	b := scripts.NewApplyBatch(schema.Stream(w.n), schema.DeviceIndex(w.n), schema.Geo(w.n))
 	var aggs []scripts.AggKey
 	for i, m := range good {
 		aggs = w.p.wins.AggKeys(schema, w.n, c.pts[i], nowMs, aggs)

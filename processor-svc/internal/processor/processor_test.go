@@ -95,7 +95,7 @@ func TestCallKeyBound(t *testing.T) {
 			if n := r.calls.Load(); n < tc.minCalls || n > tc.maxCalls {
 				t.Errorf("%d calls, want %d..%d", n, tc.minCalls, tc.maxCalls)
 			}
-			if got := keysHook.max.Load() - 2; tc.bound > 0 && tc.minCalls > 1 && got > int64(tc.bound) { // minus the stream and the device index
+			if got := keysHook.max.Load() - 3; tc.bound > 0 && tc.minCalls > 1 && got > int64(tc.bound) { // minus the stream, the device index and the geo index
 				t.Errorf("a call carried %d aggregate keys, bound %d", got, tc.bound)
 			}
 			if st := r.Stats(); st.Applied != int64(len(pts)) || st.Duplicates != 0 {
@@ -201,7 +201,7 @@ func TestClaimFromDeadConsumer(t *testing.T) {
 	}
 
 	for p, msgs := range stale {
-		b := scripts.NewApplyBatch(s.Stream(p), s.DeviceIndex(p))
+		b := scripts.NewApplyBatch(s.Stream(p), s.DeviceIndex(p), s.Geo(p))
 		for _, m := range msgs {
 			pt, err := point.FromValues(m.Values)
 			if err != nil {
