@@ -86,6 +86,11 @@ func (s *Schema) Device(p int, id string) string { return s.base(p) + "dev:" + i
 // that ZRANGE BYLEX pages through them in id order).
 func (s *Schema) DeviceIndex(p int) string { return s.base(p) + "devices" }
 
+// Geo is partition p's geo index (a GEOADD sorted set): each device's
+// last position, member = device id. Devices whose last latitude is beyond
+// Redis's geo range (±85.05112878°, see geo.InIndexRange) are not in it.
+func (s *Schema) Geo(p int) string { return s.base(p) + "geo" }
+
 // Bucket is partition p's aggregate hash for the time bucket of resolution
 // res (for example "1m") starting at startMs (Unix milliseconds).
 func (s *Schema) Bucket(p int, res string, startMs int64) string {

@@ -106,3 +106,18 @@ func TestNewRejectsBadCounts(t *testing.T) {
 		}
 	}
 }
+
+func TestGeoKeyCarriesThePartitionTag(t *testing.T) {
+	s, err := New("", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range 4 {
+		if Slot(s.Geo(p)) != Slot(s.Stream(p)) {
+			t.Errorf("Geo(%d) = %q is not in the slot of its stream %q", p, s.Geo(p), s.Stream(p))
+		}
+	}
+	if got := s.Geo(1); got != "gs:{p1.3}:geo" {
+		t.Errorf("Geo(1) = %q", got)
+	}
+}

@@ -29,8 +29,8 @@ type AggKey struct {
 // Every point must name the same number of aggregate keys (use an empty Key
 // for "none").
 type ApplyBatch struct {
-	stream, index, backlog string
-	keys                   []string // KEYS[3..#KEYS-1]
+	stream, index, geo, backlog string
+	keys                   []string // KEYS[3..#KEYS-2]
 	expire                 []int64
 	pos                    map[string]int // key → index in KEYS (1-based)
 	width                  int            // aggregate keys per point, -1 before the first
@@ -42,7 +42,7 @@ type ApplyBatch struct {
 
 // NewApplyBatch starts a batch for partition p of s.
 func NewApplyBatch(s *keys.Schema, p int) *ApplyBatch {
-	return &ApplyBatch{stream: s.Stream(p), index: s.DeviceIndex(p), backlog: s.Backlog(p), pos: map[string]int{}, width: -1}
+	return &ApplyBatch{stream: s.Stream(p), index: s.DeviceIndex(p), geo: s.Geo(p), backlog: s.Backlog(p), pos: map[string]int{}, width: -1}
 }
 
 // Len returns the number of entries added.
@@ -134,10 +134,10 @@ func (b *ApplyBatch) Run(ctx context.Context, c redis.Scripter, group string) (A
 	if b.points == 0 {
 		return ApplyResult{}, nil
 	}
-	keys := make([]string, 0, len(b.keys)+3)
+	keys := make([]string, 0, len(b.keys)+4)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
-	keys = append(keys, b.backlog)
+	keys = append(keys, b.geo, b.backlog)
 	args := make([]any, 0, 3+len(b.expire)+len(b.rows))
 	args = append(args, group, len(b.keys))
 	for _, e := range b.expire {

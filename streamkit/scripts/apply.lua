@@ -5,10 +5,11 @@
 --
 -- KEYS[1]        the partition's stream
 -- KEYS[2]        the partition's device index (sorted set, all scores 0)
--- KEYS[3..#KEYS-1] the aggregate hashes the batch touches (one partition)
+-- KEYS[3..#KEYS-2] the aggregate hashes the batch touches (one partition)
+-- KEYS[#KEYS-1]  the partition's geo index of last positions (geoset.lua)
 -- KEYS[#KEYS]    the partition's backlog counter (see append.lua)
 -- ARGV[1]        the consumer group
--- ARGV[2]        A, the number of aggregate keys (#KEYS - 3)
+-- ARGV[2]        A, the number of aggregate keys (#KEYS - 4)
 -- ARGV[3..2+A]   PEXPIREAT of each aggregate key in Unix ms, 0 = never
 -- ARGV[3+A]      K, the number of aggregate keys each point adds to
 -- then per point, 10+K values (a row):
@@ -42,9 +43,10 @@
 --    now (never below 0): append.lua added them; legacy entries never were.
 
 local stream, index, counter, group = KEYS[1], KEYS[2], KEYS[#KEYS], ARGV[1]
+local geoidx = KEYS[#KEYS - 1]
 local nagg = tonumber(ARGV[2])
-if not nagg or nagg ~= #KEYS - 3 then
-  return redis.error_reply('ERR apply: ARGV[2] must be #KEYS-3')
+if not nagg or nagg ~= #KEYS - 4 then
+  return redis.error_reply('ERR apply: ARGV[2] must be #KEYS-4')
 end
 local expire = {}
 for i = 1, nagg do
@@ -74,7 +76,11 @@ local ctype = redis.call('TYPE', counter)['ok']
 if ctype ~= 'string' and ctype ~= 'none' then
   return redis.error_reply('ERR apply: ' .. counter .. ' is not a counter')
 end
-for i = 3, #KEYS - 1 do
+local gtype = redis.call('TYPE', geoidx)['ok']
+if gtype ~= 'zset' and gtype ~= 'none' then
+  return redis.error_reply('ERR apply: ' .. geoidx .. ' is not a sorted set')
+end
+for i = 3, #KEYS - 2 do
   local t = redis.call('TYPE', KEYS[i])['ok']
   if t ~= 'hash' and t ~= 'none' then
     return redis.error_reply('ERR apply: ' .. KEYS[i] .. ' is not a hash')
@@ -96,7 +102,7 @@ for e = 0, nentries - 1 do
   end
   for j = 8, width - 1 do -- the device's hash, kind, then the aggregates
     local ki = tonumber(ARGV[o + j])
-    if j ~= 9 and (not ki or ki < 0 or ki > #KEYS - 1 or (ki > 0 and ki < 3)) then
+    if j ~= 9 and (not ki or ki < 0 or ki > #KEYS - 2 or (ki > 0 and ki < 3)) then
       return redis.error_reply('ERR apply: entry ' .. e .. ' key index out of range')
     end
   end
@@ -131,7 +137,7 @@ for e = 0, nentries - 1 do
     if dk > 0 then
       devices[dev] = true
       local l = last[dk]
-      if not l or later(t, lat, lon, l[1], l[2], l[3]) then last[dk] = {t, lat, lon} end
+      if not l or later(t, lat, lon, l[1], l[2], l[3]) then last[dk] = {t, lat, lon, dev} end
     end
     for j = 10, width - 1 do
       local ki = tonumber(ARGV[o + j])
@@ -185,6 +191,7 @@ for dk, l in pairs(last) do
   local cur = redis.call('HMGET', KEYS[dk], 'lt', 'llat', 'llon')
   if not cur[1] or later(l[1], l[2], l[3], tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3])) then
     redis.call('HSET', KEYS[dk], 'lt', int(l[1]), 'llat', int(l[2]), 'llon', int(l[3]), 'v', tok)
+    geoset(geoidx, l[4], l[2], l[3])
   end
 end
 for dev in pairs(devices) do redis.call('ZADD', index, 0, dev) end

@@ -22,12 +22,12 @@ var applySumsSrc string
 // Redis proves them pending with XPENDING, acknowledges them with XACK and
 // runs a few commands per aggregate key instead of walking every entry in
 // Lua. Build its arguments with SumBatch.
-var ApplySums = redis.NewScript(withToken(applySumsSrc))
+var ApplySums = redis.NewScript(withPrelude(applySumsSrc))
 
 // SumBatch lays out one ApplySums call. It takes the same Add calls as
 // ApplyBatch.
 type SumBatch struct {
-	stream, index, backlog string
+	stream, index, geo, backlog string
 	// Scattered says the ids are not one run of consecutive entries of a
 	// read (some entries between the first and the last belong to other
 	// calls): the script then proves each pending on its own.
@@ -70,7 +70,7 @@ type devLast struct {
 
 // NewSumBatch starts a batch for partition p of s.
 func NewSumBatch(s *keys.Schema, p int) *SumBatch {
-	return &SumBatch{stream: s.Stream(p), index: s.DeviceIndex(p), backlog: s.Backlog(p), pos: map[string]int{}, devs: map[int]devLast{}}
+	return &SumBatch{stream: s.Stream(p), index: s.DeviceIndex(p), geo: s.Geo(p), backlog: s.Backlog(p), pos: map[string]int{}, devs: map[int]devLast{}}
 }
 
 // Len returns the number of entries added.
@@ -309,10 +309,10 @@ func addChecked(a, b int64) (int64, bool) {
 
 // Layout returns the keys and arguments of the batch's ApplySums call.
 func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any) {
-	keys := make([]string, 0, len(b.keys)+3)
+	keys := make([]string, 0, len(b.keys)+4)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
-	keys = append(keys, b.backlog)
+	keys = append(keys, b.geo, b.backlog)
 	args = make([]any, 0, 5+len(b.ids)+15*len(b.keys)+5*len(b.devs))
 	proof := "run"
 	switch {

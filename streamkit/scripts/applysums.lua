@@ -3,7 +3,8 @@
 --
 -- KEYS[1]        the partition's stream
 -- KEYS[2]        the partition's device index (sorted set, all scores 0)
--- KEYS[3..#KEYS-1] the aggregate hashes the batch touches (one partition)
+-- KEYS[3..#KEYS-2] the aggregate hashes the batch touches (one partition)
+-- KEYS[#KEYS-1]  the partition's geo index of last positions (geoset.lua)
 -- KEYS[#KEYS]    the partition's backlog counter (see append.lua)
 -- ARGV[1]        the consumer group
 -- ARGV[2]        the consumer
@@ -18,7 +19,7 @@
 -- ARGV[6..5+N]   the entry ids; for "fresh" and "run" in increasing order
 --                (as XREADGROUP, XAUTOCLAIM and XPENDING return them), for
 --                "each" in any order
--- then per aggregate key (#KEYS-3 of them), 15 values: PEXPIREAT ms (0 =
+-- then per aggregate key (#KEYS-4 of them), 15 values: PEXPIREAT ms (0 =
 --   never), the expected token, the expected n, then 12 values (n, Σlat,
 --   Σlon, Σx, Σy, Σz, lat min, lat max, lon min, lon max, time min, time
 --   max) whose meaning depends on the mode of the key:
@@ -115,7 +116,8 @@
 
 local stream, index, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local mode, n = ARGV[3], tonumber(ARGV[4])
-local nagg, counter, drain = #KEYS - 3, KEYS[#KEYS], tonumber(ARGV[5])
+local nagg, counter, drain = #KEYS - 4, KEYS[#KEYS], tonumber(ARGV[5])
+local geoidx = KEYS[#KEYS - 1]
 if not n or n < 1 or n > 10000 then
   return redis.error_reply('ERR applysums: bad entry count')
 end
@@ -141,6 +143,10 @@ local ctype = redis.call('TYPE', counter)['ok']
 if ctype ~= 'string' and ctype ~= 'none' then
   return redis.error_reply('ERR applysums: ' .. counter .. ' is not a counter')
 end
+local gtype = redis.call('TYPE', geoidx)['ok']
+if gtype ~= 'zset' and gtype ~= 'none' then
+  return redis.error_reply('ERR applysums: ' .. geoidx .. ' is not a sorted set')
+end
 -- The sums, bounds, expiries and positions are not checked one by one:
 -- SumBatch.Layout passes them as Go int64 values, which go-redis writes as
 -- decimal integers, so they cannot be malformed; checking 15,000 of them
@@ -151,7 +157,7 @@ end
 local devAt, members = {}, {}
 for d = devFirst, #ARGV, 5 do
   local ki = tonumber(ARGV[d])
-  if not ki or ki < 3 or ki > #KEYS - 1 then
+  if not ki or ki < 3 or ki > #KEYS - 2 then
     return redis.error_reply('ERR applysums: device key index out of range')
   end
   devAt[ki] = d
@@ -167,7 +173,7 @@ end
 -- the hash has no n yet.
 local dfields = {'n', 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax', 'lt', 'llat', 'llon'}
 local cur, absolute, created, pos, conflicts = {}, {}, {}, {}, {-2}
-for k = 3, #KEYS - 1 do
+for k = 3, #KEYS - 2 do
   local o = first + (k - 3) * width
   local r
   if ARGV[o + 1] == '*' then
@@ -266,7 +272,7 @@ end
 local tok = token(ARGV[6])
 local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
 local bounds = {'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax'}
-for k = 3, #KEYS - 1 do
+for k = 3, #KEYS - 2 do
   local key, c = KEYS[k], cur[k]
   local o = first + (k - 3) * width + 2 -- ARGV[o + 1 .. o + 12]: the 12 values
   local set = {}
@@ -305,6 +311,7 @@ for k = 3, #KEYS - 1 do
       set[#set + 1] = ARGV[d + 3]
       set[#set + 1] = 'llon'
       set[#set + 1] = ARGV[d + 4]
+      geoset(geoidx, ARGV[d + 1], ARGV[d + 3], ARGV[d + 4])
     end
   end
   if absolute[k] or (#set > 0 and ARGV[o + 1] == '0') then

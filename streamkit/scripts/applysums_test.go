@@ -400,7 +400,7 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 			{"device at 1", append(append([]any{keys.Group, "c", "run", 1, 0, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
 				"device key index out of range"},
 		} {
-			err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Backlog(0)}, tc.args...).Err()
+			err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0), f.schema.Backlog(0)}, tc.args...).Err()
 			switch {
 			case err == nil:
 				t.Errorf("%s: want error", tc.name)
@@ -411,7 +411,7 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 			}
 		}
 		c.Set(ctx, total, "not a hash", 0)
-		err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Backlog(0)},
+		err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0), f.schema.Backlog(0)},
 			append([]any{keys.Group, "c", "run", 1, 0, msgs[0].ID}, sums...)...).Err()
 		if err == nil || !strings.Contains(err.Error(), "is not a hash") {
 			t.Errorf("string aggregate: %v, want 'is not a hash'", err)
@@ -754,7 +754,7 @@ func TestToken(t *testing.T) {
 			t.Errorf("applysums.lua: v = %q, want %q for %s", got, want(msgs[1].ID), msgs[1].ID)
 		}
 		// The function itself, at the edges of its exact range.
-		probe := redis.NewScript(withToken("-- probe\nreturn token(ARGV[1])"))
+		probe := redis.NewScript(withPrelude("-- probe\nreturn token(ARGV[1])"))
 		for id, w := range map[string]string{
 			"0-0":                    "0.0",
 			"999999999999999-35":     strconv.FormatInt(999999999999999, 36) + ".z",

@@ -20,11 +20,13 @@ var (
 	appendSrc string
 	//go:embed token.lua
 	tokenSrc string
+	//go:embed geoset.lua
+	geosetSrc string
 )
 
 // Apply counts a batch of stream entries into the aggregates, each exactly
 // once (see apply.lua). Build its arguments with ApplyBatch.
-var Apply = redis.NewScript(withToken(applySrc))
+var Apply = redis.NewScript(withPrelude(applySrc))
 
 // Append appends one request's points of one partition (see append.lua).
 // Build its arguments with AppendBatch.
@@ -40,17 +42,17 @@ const (
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
-// withToken returns src with token.lua's code in front of it, on src's
-// first line, which must be a comment: token.lua's comments are dropped and
-// its lines joined with spaces, so that the line numbers Redis reports in a
-// script's errors ("user_script:57") are those of src's own file. token.lua
-// must therefore have no "--" other than its comments.
-func withToken(src string) string {
+// withPrelude returns src with the code of token.lua and geoset.lua in
+// front of it, on src's first line, which must be a comment: their comments
+// are dropped and their lines joined with spaces, so that the line numbers
+// Redis reports in a script's errors ("user_script:57") are those of src's
+// own file. They must therefore have no "--" other than their comments.
+func withPrelude(src string) string {
 	if !strings.HasPrefix(src, "--") {
-		panic("scripts: a script token.lua is joined onto must start with a comment line")
+		panic("scripts: a script the prelude is joined onto must start with a comment line")
 	}
 	var code []string
-	for line := range strings.Lines(tokenSrc) {
+	for line := range strings.Lines(tokenSrc + "\n" + geosetSrc) {
 		line, _, _ = strings.Cut(line, "--")
 		if line = strings.TrimSpace(line); line != "" {
 			code = append(code, line)

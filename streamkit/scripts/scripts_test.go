@@ -274,7 +274,7 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 		msgs := f.read(t, "c", 3)
 		ctx := context.Background()
 		stream, total := f.schema.Stream(0), f.schema.Total(0)
-		ks := []string{stream, f.schema.DeviceIndex(0), total, f.schema.Backlog(0)}
+		ks := []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0), f.schema.Backlog(0)}
 		// a row: id, device, time, lat, lon, x, y, z, device key, kind, aggregate key
 		good := []any{msgs[0].ID, "a", 1, 2, 3, 4, 5, 6, 3, 0, 3}
 		row := func(id string, kind any, v any, agg int) []any {
@@ -284,7 +284,7 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 			"key count mismatch": {keys.Group, 2, 0, 1},
 			"ragged entries":     append([]any{keys.Group, 1, 0, 1}, append(good, msgs[1].ID, "a", 1)...),
 			"non-numeric value":  row(msgs[1].ID, 0, "x", 3),
-			"key index too high": row(msgs[1].ID, 0, 1, 4),
+			"key index too high": row(msgs[1].ID, 0, 1, 4), // the geo index
 			"key index 1":        row(msgs[1].ID, 0, 1, 1),
 			"not a stream id":    row("not-an-id", 0, 1, 3),
 			"bad kind":           row(msgs[1].ID, 3, 1, 3),
@@ -391,7 +391,7 @@ func TestApplyBatchBounded(t *testing.T) {
 // put in front of names the line of the script's own file.
 func TestWithTokenKeepsLineNumbers(t *testing.T) {
 	backends.Each(t, func(t *testing.T, c *redis.Client) {
-		script := redis.NewScript(withToken("-- line 1\nlocal t = token('1-2')\nreturn redis.call('NOSUCHCOMMAND', t)"))
+		script := redis.NewScript(withPrelude("-- line 1\nlocal t = token('1-2')\nreturn redis.call('NOSUCHCOMMAND', t)"))
 		err := script.Run(context.Background(), c, nil).Err()
 		if err == nil || !strings.Contains(err.Error(), ":3:") && !strings.Contains(err.Error(), "script:3") {
 			t.Errorf("err %v, want it to name line 3", err)

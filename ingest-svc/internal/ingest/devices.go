@@ -36,6 +36,9 @@ type deviceItem struct {
 	// LastSeen is the latest event time of the device's points (the time
 	// of LastPosition).
 	LastSeen *string `json:"last_seen"`
+	// DistanceM is the distance in metres of LastPosition from the centre
+	// of a near or bbox query (near.go); absent otherwise.
+	DistanceM *float64 `json:"distance_m,omitempty"`
 }
 
 // lastPosition is a device's latest position by event time.
@@ -84,8 +87,13 @@ func checkParams(v url.Values, allowed ...string) string {
 // listDevices handles GET /devices?cursor=<last id>&limit=N: the devices
 // in id order, limit per page, each with its count and last position.
 // next_cursor is the last id of the page when more may follow. A key
-// limited to device-id prefixes sees its devices only.
+// limited to device-id prefixes sees its devices only. With near= or
+// bbox=, listNear answers.
 func (h *handlers) listDevices(c *gin.Context) {
+	if v, err := url.ParseQuery(c.Request.URL.RawQuery); err == nil && isGeoQuery(v) {
+		h.listNear(c, v)
+		return
+	}
 	cursor, limit, prefixes, ok := pageParams(c, DefaultDevicesLimit, MaxDevicesLimit)
 	if !ok {
 		return
@@ -118,19 +126,29 @@ func pageParams(c *gin.Context, def, max int) (cursor string, limit int, prefixe
 		abortError(c, http.StatusBadRequest, "cursor must be the next_cursor of a previous page (a device id)")
 		return "", 0, nil, false
 	}
-	limit = def
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > max {
-			abortError(c, http.StatusBadRequest, fmt.Sprintf("limit must be a whole number from 1 to %d, got %q", max, s))
-			return "", 0, nil, false
-		}
-		limit = n
+	limit, msg := parseLimit(v, def, max)
+	if msg != "" {
+		abortError(c, http.StatusBadRequest, msg)
+		return "", 0, nil, false
 	}
 	if k := apiKeyOf(c); k != nil {
 		prefixes = k.Prefixes
 	}
 	return cursor, limit, prefixes, true
+}
+
+// parseLimit reads limit= (def when absent, 1..max); it returns the
+// message of a 400 when it does not parse.
+func parseLimit(v url.Values, def, max int) (int, string) {
+	s := v.Get("limit")
+	if s == "" {
+		return def, ""
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > max {
+		return 0, fmt.Sprintf("limit must be a whole number from 1 to %d, got %q", max, s)
+	}
+	return n, ""
 }
 
 // devicePage reads one page: the next limit+1 ids after cursor of every

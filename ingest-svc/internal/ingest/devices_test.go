@@ -28,6 +28,7 @@ type deviceBody struct {
 	LastPosition *positionBody `json:"last_position"`
 	LastSeen     *string       `json:"last_seen"`
 	Summary      *agg.Summary  `json:"summary,omitempty"`
+	DistanceM    *float64      `json:"distance_m,omitempty"` // near and bbox queries only
 }
 
 type pageBody struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/redistest"
 )
@@ -61,12 +62,18 @@ func TestResendRedisRestarted(t *testing.T) {
 	if a.err != nil || a.code != 200 {
 		t.Fatalf("upload across the restart: %d %s %v, want 200", a.code, a.body, a.err)
 	}
-	var n int64
+	var pts []point.Point
 	for p := range schema.Partitions() {
-		n += srv.Client().XLen(context.Background(), schema.Stream(p)).Val()
+		msgs := srv.Client().XRange(context.Background(), schema.Stream(p), "-", "+").Val()
+		for _, m := range msgs {
+			var err error
+			if pts, _, err = point.DecodeEntry(m.Values, pts); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if n != 5 {
-		t.Errorf("%d entries, want 5 (stored once)", n)
+	if len(pts) != 5 {
+		t.Errorf("%d points, want 5 (stored once)", len(pts))
 	}
 	t.Logf("stored after %d round trips with the append", hook.trips.Load())
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/scripts"
 	"github.com/geostream/geostream/streamkit/window"
 )
 
@@ -110,6 +111,21 @@ func (p *Processor) createGroup(ctx context.Context, stream string) error {
 	return nil
 }
 
+// fillGeoIndexes fills the geo index of every partition that has none
+// yet from its device hashes (scripts.FillGeoIndex): after an upgrade from
+// a version without it. Best effort: a failure is logged, and the apply
+// scripts still index every device that sends a point.
+func (p *Processor) fillGeoIndexes(ctx context.Context) {
+	for i := range p.schema.Partitions() {
+		n, err := scripts.FillGeoIndex(ctx, p.client, p.schema, i)
+		if err != nil {
+			p.log.Warn("fill geo index", "partition", i, "err", err)
+		} else if n > 0 {
+			p.log.Info("filled geo index", "partition", i, "devices", n)
+		}
+	}
+}
+
 // Run processes every partition until ctx is done, then finishes: each
 // partition completes the read in progress (at most Block), applies and
 // acknowledges what it read, and stops. It returns nil after such a clean
@@ -120,6 +136,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := p.CreateGroups(ctx); err != nil {
 		return err
 	}
+	p.fillGeoIndexes(ctx)
 	// finish is the context of work that must complete after shutdown has
 	// begun (the last read and its apply): it ends ShutdownGrace after ctx.
 	finish, cancelFinish := context.WithCancel(context.WithoutCancel(ctx))
