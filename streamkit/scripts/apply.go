@@ -30,14 +30,14 @@ type AggKey struct {
 // for "none").
 type ApplyBatch struct {
 	stream, index, geo, backlog string
-	keys                   []string // KEYS[3..#KEYS-2]
-	expire                 []int64
-	pos                    map[string]int // key → index in KEYS (1-based)
-	width                  int            // aggregate keys per point, -1 before the first
-	rows                   []any
-	entries, points        int
-	entry                  string // the current entry's id
-	kind                   int    // the kind of the current entry's next row; -1: none may follow
+	keys                        []string // KEYS[3..#KEYS-2]
+	expire                      []int64
+	pos                         map[string]int // key → index in KEYS (1-based)
+	width                       int            // aggregate keys per point, -1 before the first
+	rows                        []any
+	entries, points             int
+	entry                       string // the current entry's id
+	kind                        int    // the kind of the current entry's next row; -1: none may follow
 }
 
 // NewApplyBatch starts a batch for partition p of s.
