@@ -31,9 +31,8 @@ const (
 	DefaultMaxBatch = 10_000
 	// DefaultRedisTimeout bounds the Redis work of one request.
 	DefaultRedisTimeout = 2 * time.Second
-	// DefaultBacklogLimit is how many entries a partition stream may hold
-	// (points not yet processed and trimmed) before uploads to it are
-	// refused.
+	// DefaultBacklogLimit is how many points of a partition the processors
+	// may have left to count before uploads to it are refused.
 	DefaultBacklogLimit = 1_000_000
 	// DefaultMaxClockSkew is how far in the future a point's timestamp may be.
 	DefaultMaxClockSkew = point.DefaultMaxClockSkew
@@ -118,9 +117,9 @@ type RouterConfig struct {
 	// writes have not all finished by then answers 503. It is also the
 	// client's dial, read and write timeout. Default DefaultRedisTimeout.
 	RedisTimeout time.Duration
-	// BacklogLimit refuses uploads to a partition whose stream holds this
-	// many entries (503): the processors are behind, and accepting more
-	// would only grow Redis's memory. 0 turns the limit off. Default
+	// BacklogLimit refuses uploads to a partition whose processors have
+	// this many points left to count (503): they are behind, and accepting
+	// more would only grow Redis's memory. 0 turns the limit off. Default
 	// DefaultBacklogLimit.
 	BacklogLimit int64
 	// MaxClockSkew is how far after the server's clock a point's timestamp
@@ -315,7 +314,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Int64(&c.MaxDecompressedBytes, "max-decompressed-bytes", DefaultMaxDecompressedBytes, "largest accepted gzip request body in bytes after decompression (gzip bombs)")
 	s.Int(&c.MaxBatch, "max-batch", DefaultMaxBatch, "most points in one upload request")
 	s.Duration(&c.RedisTimeout, "redis-timeout", DefaultRedisTimeout, "time the Redis work of one request may take before it answers 503")
-	s.Int64(&c.BacklogLimit, "backlog-limit", DefaultBacklogLimit, "entries a partition stream may hold before uploads to it answer 503 (0 = no limit)")
+	s.Int64(&c.BacklogLimit, "backlog-limit", DefaultBacklogLimit, "points of a partition not yet counted by the processors before uploads to it answer 503 (0 = no limit)")
 	s.Duration(&c.MaxClockSkew, "max-clock-skew", DefaultMaxClockSkew, "how far in the future a point's timestamp may be")
 	s.Int(&c.MinReplicasAcked, "min-replicas-acked", 0, "replicas of each Redis master an upload wrote to that must have its points (WAIT) before it answers 200; 503 when fewer do within --replica-ack-timeout (0 = the master alone)")
 	s.Duration(&c.ReplicaAckTimeout, "replica-ack-timeout", DefaultReplicaAckTimeout, "how long an upload waits for --min-replicas-acked replicas (less than --redis-timeout)")
