@@ -151,8 +151,15 @@ func TestCluster(t *testing.T) {
 			if r, err := scripts.ParseAppend(cmd, s.Stream(p)); err != nil || r.Stored != 2 {
 				t.Errorf("partition %d: pipelined EVAL: %+v %v", p, r, err)
 			}
-			if n, _ := rdb.XLen(ctx, s.Stream(p)).Result(); n != 5 {
-				t.Errorf("partition %d: stream holds %d entries, want 5", p, n)
+			var pts []point.Point
+			for _, m := range rdb.XRange(ctx, s.Stream(p), "-", "+").Val() {
+				var err error
+				if pts, _, err = point.DecodeEntry(m.Values, pts); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(pts) != 5 {
+				t.Errorf("partition %d: stream holds %d points, want 5", p, len(pts))
 			}
 		}
 	})
