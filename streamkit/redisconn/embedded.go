@@ -10,7 +10,9 @@ import (
 
 // DefaultExpireEvery is how often an Embedded server moves its key TTLs to
 // the wall clock, so a key expires at most this much (plus one sweep) late.
-const DefaultExpireEvery = 250 * time.Millisecond
+// At 250 ms the sweep took 6.5 % of embedded-redis's CPU in the demo
+// (docs/performance.md, "What the demo costs").
+const DefaultExpireEvery = time.Second
 
 // expireCostFactor bounds the expiry sweep to about 1/expireCostFactor of a
 // core: after a sweep that took d, the next one waits at least d times this.
