@@ -77,6 +77,7 @@ This file is generated from the binaries' own flags; a test
 		{"processor-svc", "processor-svc", nil},
 		{"simulator run", "simulator", []string{"run"}},
 		{"simulator verify", "simulator", []string{"verify"}},
+		{"simulator inspect", "simulator", []string{"inspect"}},
 	} {
 		fmt.Fprintf(&b, "## %s\n\n| flag | environment | default | meaning |\n|---|---|---|---|\n", svc.title)
 		for _, s := range settings(t, svc.module, svc.args...) {

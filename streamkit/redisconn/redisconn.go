@@ -2,8 +2,9 @@
 // its Redis URL, and pins the deployment's storage format in Redis.
 //
 //   - "" (no URL): an embedded miniredis server on a loopback port of this
-//     process, memory only. Good for a demo or a test; nothing else can see
-//     it unless given its address (see Conn.Embedded).
+//     process, memory only, TTLs on the wall clock (see Embedded). Good for
+//     a demo or a test; nothing else can see it unless given its address
+//     (see Conn.Embedded).
 //   - "redis://[user:password@]host:port[/db]" or "rediss://…" (TLS): one
 //     server, go-redis's Client.
 //   - "redis+sentinel://[user:password@]host:26379[,host:26379…]/master[/db]"
@@ -22,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -54,7 +54,7 @@ type Options struct {
 type Conn struct {
 	Client redis.UniversalClient
 	// Embedded is the in-process miniredis, nil for a real server.
-	Embedded *miniredis.Miniredis
+	Embedded *Embedded
 	// sentinel is the parsed redis+sentinel:// URL, nil for any other.
 	sentinel *redis.FailoverOptions
 }
@@ -93,9 +93,9 @@ func Open(url string, o Options) (*Conn, error) {
 		if o.TLS != nil {
 			return nil, ErrTLSNeedsRediss
 		}
-		m := miniredis.NewMiniRedis()
-		if err := m.StartAddr("127.0.0.1:0"); err != nil {
-			return nil, fmt.Errorf("start embedded redis: %w", err)
+		m, err := StartEmbedded("127.0.0.1:0")
+		if err != nil {
+			return nil, err
 		}
 		opt := &redis.Options{Addr: m.Addr()}
 		o.apply(opt)

@@ -1,7 +1,8 @@
 // Command simulator generates load against the geostream API like a fleet
 // of devices would (simulator run), and verifies end to end that what was
-// acknowledged is what the API reports (simulator verify). Run
-// "simulator help" for the flags.
+// acknowledged is what the API reports (simulator verify), and prints the
+// points in a partition's stream (simulator inspect). Run "simulator help"
+// for the flags.
 package main
 
 import (
@@ -23,6 +24,7 @@ const usage = `simulator — load generator and verifier for the geostream API
 Usage:
   simulator run [flags]      continuous load (simulated devices uploading positions)
   simulator verify [flags]   send a reproducible data set and check /retrieve's answers
+  simulator inspect [flags]  print the points in a partition's Redis stream
   simulator help [command]   show this help, or a command's flags
 
 Every flag can also be set with its GEOSTREAM_* environment variable, e.g.
@@ -47,8 +49,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cli.Run(ctx, args[1:], getenv, stdout, stderr)
 	case "verify":
 		return cli.Verify(ctx, args[1:], getenv, stdout, stderr)
+	case "inspect":
+		return cli.Inspect(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 && (args[1] == "run" || args[1] == "verify") {
+		if len(args) > 1 && (args[1] == "run" || args[1] == "verify" || args[1] == "inspect") {
 			return run(ctx, []string{args[1], "-h"}, getenv, stdout, stdout)
 		}
 		fmt.Fprint(stdout, usage)
