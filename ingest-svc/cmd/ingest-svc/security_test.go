@@ -24,7 +24,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/geostream/geostream/ingest-svc/internal/ingest"
+	"github.com/geostream/geostream/ingest-svc/internal/apikey"
 	"github.com/geostream/geostream/streamkit/redistest"
 )
 
@@ -102,12 +102,12 @@ func TestRunKeepsSecrets(t *testing.T) {
 	t.Cleanup(func() { redis.SetLogger(redisLogger{log.New(os.Stderr, "redis: ", log.LstdFlags)}) })
 
 	keyFile := filepath.Join(t.TempDir(), "keys.txt")
-	fileDefs := "# geostream keys\nwriter " + ingest.HashKey(secretWriterKey) + " write\n" +
-		"truck " + ingest.HashKey(secretTruckKey) + " write,read truck-\n"
+	fileDefs := "# geostream keys\nwriter " + apikey.Hash(secretWriterKey) + " write\n" +
+		"truck " + apikey.Hash(secretTruckKey) + " write,read truck-\n"
 	if err := os.WriteFile(keyFile, []byte(fileDefs), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	envDefs := "reader " + ingest.HashKey(secretReaderKey) + " read; prom " + ingest.HashKey(secretMetricsKey) + " metrics"
+	envDefs := "reader " + apikey.Hash(secretReaderKey) + " read; prom " + apikey.Hash(secretMetricsKey) + " metrics"
 	base := startRun(t, []string{"--redis-url", "redis://geo:" + secretRedisPassword + "@" + m.Addr(),
 		"--api-keys-file", keyFile, "--redis-timeout", "1s"},
 		map[string]string{"GEOSTREAM_API_KEYS": envDefs}, &logs)
@@ -170,7 +170,7 @@ func TestRunKeepsSecrets(t *testing.T) {
 
 	everything := logs.String() + scrape + errs
 	for _, s := range []string{secretRedisPassword, secretWriterKey, secretReaderKey, secretTruckKey, secretMetricsKey, secretWrongKey,
-		ingest.HashKey(secretReaderKey)[7:], ingest.HashKey(secretWriterKey)[7:]} {
+		apikey.Hash(secretReaderKey)[7:], apikey.Hash(secretWriterKey)[7:]} {
 		if i := strings.Index(everything, s); i >= 0 {
 			t.Errorf("secret %.16q… shows up: …%s…", s, everything[max(0, i-200):min(len(everything), i+100)])
 		}
@@ -242,12 +242,12 @@ func TestKeygen(t *testing.T) {
 	if strings.Contains(line, key) {
 		t.Fatal("the key-file line holds the key")
 	}
-	ks, err := ingest.LoadKeys("", line)
+	ks, err := apikey.Load("", line)
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := ks.Authenticate(key)
-	if k == nil || k.ID != "fleet" || !k.Has(ingest.ScopeWrite) || k.Has(ingest.ScopeRead) || !k.Allows("van-3") || k.Allows("car-1") {
+	if k == nil || k.ID != "fleet" || !k.Has(apikey.ScopeWrite) || k.Has(apikey.ScopeRead) || !k.Allows("van-3") || k.Allows("car-1") {
 		t.Fatalf("key from keygen: %+v", k)
 	}
 	for _, tt := range []struct {
