@@ -8,6 +8,7 @@ import (
 
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // newReplicatedDeployment starts a Redis Cluster of 3 masters, each with
@@ -129,16 +130,11 @@ func TestClusterMasterPaused(t *testing.T) {
 	victim.Cont()
 	resumed = true
 	t.Logf("SIGSTOP master %s; %s serves slot %d %v later; SIGCONT", victim.Addr, owner.Addr, slot, promoted.Round(time.Millisecond))
-	for {
+	dl, _ := ctx.Deadline()
+	redistest.WaitFor(t, time.Until(dl), "the resumed "+victim.Addr+" to become a replica", func() bool {
 		role, err := victim.Role(ctx)
-		if err == nil && role == "slave" {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("resumed %s did not become a replica: role %q, %v", victim.Addr, role, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return err == nil && role == "slave"
+	})
 	if err := d.cluster.WaitReplicasUp(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -267,22 +267,23 @@ func (d *deployment) globalCount() (int64, error) {
 // timeout; more than want fails at once (counted twice).
 func (d *deployment) waitCount(want int64, timeout time.Duration) {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
 	var last int64
-	for time.Now().Before(deadline) {
-		n, err := d.globalCount()
-		if err == nil {
-			if n > want {
-				d.t.Fatalf("data_count %d exceeds the %d points acknowledged: counted twice", n, want)
-			}
-			if n == want {
-				return
-			}
-			last = n
+	defer func() { // also when WaitFor fails the test
+		if last != want {
+			d.t.Logf("last data_count %d, want %d", last, want)
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-	d.t.Fatalf("data_count is %d after %v, want %d", last, timeout, want)
+	}()
+	redistest.WaitFor(d.t, timeout, fmt.Sprintf("data_count %d", want), func() bool {
+		n, err := d.globalCount()
+		if err != nil {
+			return false
+		}
+		if n > want {
+			d.t.Fatalf("data_count %d exceeds the %d points acknowledged: counted twice", n, want)
+		}
+		last = n
+		return n == want
+	})
 }
 
 // metric returns the value of a counter on a processor's /metrics.

@@ -88,17 +88,10 @@ func TestReplicaAcksRealRedis(t *testing.T) {
 	}
 	// Wait until the replica is in sync.
 	rc := replica.Client()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	redistest.WaitFor(t, 10*time.Second, "the replica in sync", func() bool {
 		info, _ := rc.Info(ctx, "replication").Result()
-		if strings.Contains(info, "master_link_status:up") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("replica not in sync")
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return strings.Contains(info, "master_link_status:up")
+	})
 	if code, _, b := postTo(t, api2.URL, `{"latitude":0,"longitude":0,"device_id":"warm"}`, ""); code != 200 {
 		t.Fatalf("upload through the second instance: %d %s", code, b)
 	}
