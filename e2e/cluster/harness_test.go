@@ -53,15 +53,21 @@ type procHTTP struct {
 	base string
 }
 
+// newDeployment is a deployment on the Redis at url, no service started.
+func newDeployment(t *testing.T, url string) *deployment {
+	return &deployment{t: t, processors: map[string]*procHTTP{}, env: map[string]string{
+		"GEOSTREAM_REDIS_URL":  url,
+		"GEOSTREAM_PARTITIONS": strconv.Itoa(partitions),
+	}}
+}
+
 // newClusterDeployment starts a 3-master Redis Cluster and ingest-svc on it;
 // ingest gets every node's URL, comma-separated.
 func newClusterDeployment(t *testing.T) *deployment {
 	t.Helper()
 	c := clustertest.Start(t, 3)
-	d := &deployment{t: t, cluster: c, processors: map[string]*procHTTP{}, env: map[string]string{
-		"GEOSTREAM_REDIS_URL":  c.URL(),
-		"GEOSTREAM_PARTITIONS": strconv.Itoa(partitions),
-	}}
+	d := newDeployment(t, c.URL())
+	d.cluster = c
 	d.startIngest()
 	return d
 }
@@ -71,10 +77,8 @@ func newClusterDeployment(t *testing.T) *deployment {
 func newSingleDeployment(t *testing.T) *deployment {
 	t.Helper()
 	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "everysec")
-	d := &deployment{t: t, single: r, processors: map[string]*procHTTP{}, env: map[string]string{
-		"GEOSTREAM_REDIS_URL":  r.URL(),
-		"GEOSTREAM_PARTITIONS": strconv.Itoa(partitions),
-	}}
+	d := newDeployment(t, r.URL())
+	d.single = r
 	d.startIngest()
 	return d
 }

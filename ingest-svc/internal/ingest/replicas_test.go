@@ -6,15 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/geostream/geostream/streamkit/keys"
-	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/redistest"
-	"github.com/geostream/geostream/streamkit/scripts"
 )
 
 func TestValidateReplicas(t *testing.T) {
@@ -52,36 +49,18 @@ func TestReplicaAcksRealRedis(t *testing.T) {
 	cfg := DefaultRouterConfig()
 	cfg.RedisTimeout = 1500 * time.Millisecond
 	cfg.MinReplicasAcked, cfg.ReplicaAckTimeout = 1, 300*time.Millisecond
-	conn, err := redisconn.Open(primary.URL(), redisconn.Options{MaxRetries: -1, ReadTimeout: cfg.RedisTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	schema, err := keys.New("rep", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := redisconn.CheckMeta(ctx, conn.Client, schema); err != nil {
-		t.Fatal(err)
-	}
-	if err := scripts.Append.Load(ctx, conn.Client).Err(); err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(NewRouter(cfg, Deps{Redis: conn.Client, Schema: schema}))
-	t.Cleanup(api.Close)
+	api := startAPI(t, primary.URL(), cfg, schema)
 	// A second ingest instance with its own connections: a retry landing
 	// there replays, and must still wait for the replica. (Measured: with
 	// the fence removed this retry still answered 503 on Redis 7.0.15, so
 	// this check does not by itself prove the fence is needed; the fence
 	// rests on the argument in committer.replicated.)
-	conn2, err := redisconn.Open(primary.URL(), redisconn.Options{MaxRetries: -1, ReadTimeout: cfg.RedisTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn2.Close() })
-	api2 := httptest.NewServer(NewRouter(cfg, Deps{Redis: conn2.Client, Schema: schema}))
-	t.Cleanup(api2.Close)
+	api2 := startAPI(t, primary.URL(), cfg, schema)
 	post := func(body, key string) (int, http.Header, string) {
 		t.Helper()
 		return postTo(t, api.URL, body, key)
