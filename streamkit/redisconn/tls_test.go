@@ -268,6 +268,7 @@ const (
 // was built without TLS, unless redistest.Required: then it fails.
 func startTLSRedis(t *testing.T, p *testPKI, extra ...string) *tlsRedis {
 	t.Helper()
+	redistest.SkipShort(t)
 	skip := t.Skipf
 	if redistest.Required() {
 		skip = t.Fatalf
