@@ -14,13 +14,18 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // startService runs a service binary against redisURL on a free port and
 // returns its base URL.
 func startService(t *testing.T, module, redisURL string) string {
 	t.Helper()
-	port := freePort(t)
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bins[module])
 	cmd.Env = append(os.Environ(),
 		"GEOSTREAM_REDIS_URL="+redisURL,
@@ -38,17 +43,14 @@ func startService(t *testing.T, module, redisURL string) string {
 
 func waitOK(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if r, err := http.Get(url); err == nil {
-			r.Body.Close()
-			if r.StatusCode == 200 {
-				return
-			}
+	redistest.WaitFor(t, 20*time.Second, url+" to answer 200", func() bool {
+		r, err := http.Get(url)
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
-	t.Fatalf("%s not ready", url)
+		r.Body.Close()
+		return r.StatusCode == 200
+	})
 }
 
 var sampleName = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)`)
@@ -96,24 +98,18 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 
 	post(t, ingest+"/upload", `[{"latitude": 1, "longitude": 2, "device_id": "d1"}, {"latitude": 3, "longitude": 4}]`)
 	post(t, ingest+"/upload", `{"latitude": 91, "longitude": 2}`) // rejected
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	redistest.WaitFor(t, 20*time.Second, "the 2 points counted", func() bool {
 		r, err := http.Get(ingest + "/retrieve")
-		if err == nil {
-			var s struct {
-				N int `json:"data_count"`
-			}
-			json.NewDecoder(r.Body).Decode(&s)
-			r.Body.Close()
-			if s.N == 2 {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("points not counted")
+		defer r.Body.Close()
+		var s struct {
+			N int `json:"data_count"`
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		json.NewDecoder(r.Body).Decode(&s)
+		return s.N == 2
+	})
 	exported := map[string]bool{}
 	scrapeNames(t, ingest+"/metrics", exported)
 	scrapeNames(t, proc+"/metrics", exported)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/geostream/geostream/streamkit/agg"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // Guarantee 2 and 3: while 50,000 points are uploaded, the processor is
@@ -58,13 +59,14 @@ func TestExactlyOnceUnderProcessorCrashes(t *testing.T) {
 	kills := 0
 	var pendingAtKills int64 // entries crashy held when killed
 	for _, at := range []int64{n / 5, n * 2 / 5, n * 3 / 5} {
-		for sent.Load() < at {
+		redistest.WaitFor(t, 2*time.Minute, fmt.Sprintf("%d points sent", at), func() bool {
 			select {
 			case err := <-errs:
 				t.Fatal(err)
-			case <-time.After(5 * time.Millisecond): // polling interval
+			default:
 			}
-		}
+			return sent.Load() >= at
+		})
 		held := p.KillHolding(func() bool { return consumerPending(t, rc, "crashy") > 0 }, 3*time.Second)
 		kills++
 		pendingAtKills += consumerPending(t, rc, "crashy")

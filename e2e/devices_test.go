@@ -112,22 +112,7 @@ func TestSimulatorVerifyProtocols(t *testing.T) {
 // waitDevice polls /retrieve?device_id= until the device has want points.
 func (c *cluster) waitDevice(id string, want int64, timeout time.Duration) {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last summary
-	for time.Now().Before(deadline) {
-		s, code, err := c.retrieve("?device_id=" + id)
-		if err == nil && code == 200 {
-			if s.DataCount > want {
-				c.t.Fatalf("device %s: data_count %d, more than the %d sent", id, s.DataCount, want)
-			}
-			if s.DataCount == want {
-				return
-			}
-			last = s
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
-	}
-	c.t.Fatalf("device %s: data_count %d after %v, want %d", id, last.DataCount, timeout, want)
+	c.waitCountOf("?device_id="+id, "device "+id, want, timeout)
 }
 
 func send(t *testing.T, method, url, ctype, body string, header map[string]string) (int, string) {

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // Fault 4 (docs/architecture.md#overload-and-outages):
@@ -46,7 +48,7 @@ func TestFaultBacklogLimit(t *testing.T) {
 	// partitions' points may be stored, and its retry stores only the
 	// rest), so not every partition need fill up: wait for one.
 	full := -1
-	waitFor(t, 30*time.Second, func() bool {
+	redistest.WaitFor(t, 30*time.Second, "a partition stream at the backlog limit", func() bool {
 		for p, n := range streamLens(t, rc) {
 			if n >= limit {
 				full = p
@@ -121,7 +123,7 @@ func TestFaultBacklogLimit(t *testing.T) {
 	rep := v.wait(3 * time.Minute)
 	v.requireExact(rep)
 	waitDrained(t, rc, 60*time.Second)
-	waitFor(t, 30*time.Second, func() bool {
+	redistest.WaitFor(t, 30*time.Second, "the streams trimmed empty", func() bool {
 		for _, n := range streamLens(t, rc) {
 			if n != 0 {
 				return false

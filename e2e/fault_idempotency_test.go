@@ -14,6 +14,7 @@ import (
 
 	"github.com/geostream/geostream/e2e/internal/procs"
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // Fault 8 (docs/architecture.md#idempotency-key, #stored-on-2xx, #counted-exactly-once):
@@ -98,7 +99,7 @@ func idemClientTimeout(t *testing.T) {
 		resume()
 		if first != nil {
 			// ingest-svc finishes the abandoned attempt: its markers appear.
-			waitFor(t, 10*time.Second, func() bool {
+			redistest.WaitFor(t, 10*time.Second, "the abandoned attempt's markers on every partition", func() bool {
 				n := 0
 				for p := 0; p < s.Partitions(); p++ {
 					if rc.Exists(context.Background(), s.Idempotency(p, req.key)).Val() == 1 {
@@ -225,7 +226,7 @@ func idemRedisKill(t *testing.T) {
 			return spanningRequest(r, key, partitionDevices(s, key), 250)
 		}
 		l := startLoader(c.base, 4, seed+uint64(round), 0, gen)
-		waitFor(t, 30*time.Second, func() bool { return l.acked() >= 8 })
+		redistest.WaitFor(t, 30*time.Second, "8 requests acknowledged", func() bool { return l.acked() >= 8 })
 		c.redis.Kill()
 		all = append(all, l.stop()...)
 		c.redis.Restart()

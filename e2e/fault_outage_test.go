@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/geostream/geostream/e2e/internal/procs"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // Fault 3 (docs/architecture.md#overload-and-outages):
@@ -46,7 +47,7 @@ func TestFaultRedisUnreachable(t *testing.T) {
 	v := startVerifier(t, c.base, "--fresh=false", "--count", strconv.Itoa(count), "--rate", strconv.Itoa(rate),
 		"--batch", "10", "--concurrency", "8", "--devices", "20", "--seed", strconv.FormatUint(faultSeed(t), 10),
 		"--max-retries", "1000", "--backoff-max", "2s", "--give-up-after", (outage + time.Minute).String())
-	waitFor(t, 30*time.Second, func() bool { return countedTotal(t, rc) >= 1000 })
+	redistest.WaitFor(t, 30*time.Second, "1000 points counted", func() bool { return countedTotal(t, rc) >= 1000 })
 
 	pid := c.redis.Pid()
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {

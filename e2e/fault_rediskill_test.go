@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // ingestRedisTimeout is ingest-svc's default --redis-timeout: the longest
@@ -59,12 +61,12 @@ func redisKilled(t *testing.T, fsync string) {
 	l := startLoader(c.base, 6, faultSeed(t), 2*time.Millisecond, singleDeviceRequest("kill", 20, false))
 	t.Cleanup(func() { l.stop() })
 
-	waitFor(t, 20*time.Second, func() bool { return l.acked() >= 500 })
+	redistest.WaitFor(t, 20*time.Second, "500 requests acknowledged", func() bool { return l.acked() >= 500 })
 	killAt := time.Now()
 	c.redis.Kill()
 	// Down: uploads must answer 503 at once (connections are refused),
 	// readiness must fail, liveness must not.
-	waitFor(t, 20*time.Second, func() bool { return len(l.since(killAt)) >= 50 })
+	redistest.WaitFor(t, 20*time.Second, "50 answers with Redis down", func() bool { return len(l.since(killAt)) >= 50 })
 	probe(t, c.base+"/readyz", http.StatusServiceUnavailable, time.Second+answerMargin)
 	probe(t, c.base+"/healthz", http.StatusOK, answerMargin)
 	downFor := time.Since(killAt)
@@ -72,7 +74,7 @@ func redisKilled(t *testing.T, fsync string) {
 	restartAt := time.Now()
 	// Nobody restarts the services: uploads must succeed again.
 	ackedBefore := l.acked()
-	waitFor(t, 30*time.Second, func() bool { return l.acked() >= ackedBefore+200 })
+	redistest.WaitFor(t, 30*time.Second, "200 more requests acknowledged after the restart", func() bool { return l.acked() >= ackedBefore+200 })
 	reqs := l.stop()
 
 	var rep *verifyReport

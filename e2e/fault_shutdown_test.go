@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // Fault 6 (docs/architecture.md#graceful-shutdown):
@@ -42,7 +44,7 @@ func gracefulIngest(t *testing.T) {
 	v := startVerifier(t, c.base, "--fresh=false", "--count", "16000", "--rate", "2000", "--batch", "20",
 		"--concurrency", "8", "--devices", "40", "--seed", strconv.FormatUint(seed, 10),
 		"--max-retries", "30", "--backoff-max", "1s")
-	waitFor(t, 20*time.Second, func() bool { return countedTotal(t, rc) >= 2000 })
+	redistest.WaitFor(t, 20*time.Second, "2000 points counted", func() bool { return countedTotal(t, rc) >= 2000 })
 
 	r := rand.New(rand.NewPCG(seed, 6))
 	var slow []*slowUpload

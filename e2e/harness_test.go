@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -133,22 +134,30 @@ func (c *cluster) retrieve(query string) (summary, int, error) {
 // A count above want fails at once: it can only come from double counting.
 func (c *cluster) waitCount(want int64, timeout time.Duration) summary {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
+	return c.waitCountOf("", "all devices", want, timeout)
+}
+
+// waitCountOf is waitCount for the summary of /retrieve with query (what
+// names it).
+func (c *cluster) waitCountOf(query, what string, want int64, timeout time.Duration) summary {
+	c.t.Helper()
 	var last summary
-	for time.Now().Before(deadline) {
-		s, code, err := c.retrieve("")
-		if err == nil && code == 200 {
-			if s.DataCount > want {
-				c.t.Fatalf("data_count %d exceeds the %d points stored: counted twice", s.DataCount, want)
-			}
-			if s.DataCount == want {
-				return s
-			}
-			last = s
+	defer func() { // also when WaitFor fails the test
+		if last.DataCount != want {
+			c.t.Logf("%s: last data_count %d, want %d", what, last.DataCount, want)
 		}
-		time.Sleep(100 * time.Millisecond) // polling interval
-	}
-	c.t.Fatalf("data_count is %d after %v, want %d", last.DataCount, timeout, want)
+	}()
+	redistest.WaitFor(c.t, timeout, fmt.Sprintf("%s: data_count %d", what, want), func() bool {
+		s, code, err := c.retrieve(query)
+		if err != nil || code != 200 {
+			return false
+		}
+		if s.DataCount > want {
+			c.t.Fatalf("%s: data_count %d exceeds the %d points stored: counted twice", what, s.DataCount, want)
+		}
+		last = s
+		return s.DataCount == want
+	})
 	return last
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // What the fault tests read from Redis and from /metrics to check the
@@ -71,24 +72,22 @@ func waitDrained(t *testing.T, rc *redis.Client, timeout time.Duration) {
 	t.Helper()
 	s := mustSchema(t)
 	var last string
-	deadline := time.Now().Add(timeout)
-	for {
-		done := true
-		for p := 0; p < s.Partitions() && done; p++ {
+	defer func() { // also when WaitFor fails the test
+		if last != "" {
+			t.Logf("not drained: %s", last)
+		}
+	}()
+	redistest.WaitFor(t, timeout, "the streams drained", func() bool {
+		for p := 0; p < s.Partitions(); p++ {
 			g, err := readGroup(context.Background(), rc, s, p)
 			if err != nil || g.lag != 0 || g.pending != 0 {
-				done = false
 				last = fmt.Sprintf("partition %d: %+v %v", p, g, err)
+				return false
 			}
 		}
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("streams not drained within %v (%s)", timeout, last)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		last = ""
+		return true
+	})
 }
 
 // consumerPending returns how many entries are pending under consumer,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // Guarantee 1 and 5: Redis is killed while clients upload. Every upload
@@ -67,14 +68,14 @@ func TestRedisStoppedWhileUploading(t *testing.T) {
 		}(w)
 	}
 
-	waitFor(t, 20*time.Second, func() bool { return seq.Load() > 200 })
+	redistest.WaitFor(t, 20*time.Second, "200 requests sent", func() bool { return seq.Load() > 200 })
 	down.Store(true)
 	c.redis.Kill()
-	waitFor(t, 20*time.Second, func() bool { return during.Load() > 50 })
+	redistest.WaitFor(t, 20*time.Second, "50 requests with Redis down", func() bool { return during.Load() > 50 })
 	c.redis.Restart()
 	down.Store(false)
 	mark := seq.Load()
-	waitFor(t, 30*time.Second, func() bool { return seq.Load() > mark+200 })
+	redistest.WaitFor(t, 30*time.Second, "200 requests after the restart", func() bool { return seq.Load() > mark+200 })
 	stop.Store(true)
 	wg.Wait()
 
@@ -100,14 +101,14 @@ func TestRedisStoppedWhileUploading(t *testing.T) {
 	t.Logf("%d requests acknowledged (%d points), %d answered 503", acked, points, failed)
 
 	rc := c.redis.Client()
-	waitFor(t, 60*time.Second, func() bool {
+	redistest.WaitFor(t, 60*time.Second, "the acknowledged points counted", func() bool {
 		s := storedSums(t, rc, 4)
 		return s.Count >= int64(points)
 	})
 	// Each request's device now holds exactly its points if it was
 	// acknowledged, and all or none of them if it was not.
 	s := mustSchema(t)
-	waitFor(t, 30*time.Second, func() bool {
+	redistest.WaitFor(t, 30*time.Second, "no entry pending", func() bool {
 		for p := 0; p < s.Partitions(); p++ {
 			n, err := rc.XPending(context.Background(), s.Stream(p), keys.Group).Result()
 			if err != nil || n.Count != 0 {
@@ -160,16 +161,4 @@ func mustSchema(t *testing.T) *keys.Schema {
 		t.Fatal(err)
 	}
 	return s
-}
-
-// waitFor polls cond until it holds, or fails the test at timeout.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
 }

@@ -52,7 +52,7 @@ func startRawUpload(t *testing.T, addr string, req *request, n int) *slowUpload 
 	if _, err := io.WriteString(conn, head+"\r\n"+string(req.body[:half])); err != nil {
 		t.Fatalf("write request head: %v", err)
 	}
-	waitFor(t, 10*time.Second, func() bool { return serverHasRead(t, addr, conn.LocalAddr().String()) })
+	redistest.WaitFor(t, 10*time.Second, "the server to read the request head", func() bool { return serverHasRead(t, addr, conn.LocalAddr().String()) })
 	return &slowUpload{t: t, conn: conn, rest: req.body[half:], req: req}
 }
 
@@ -121,7 +121,7 @@ func procNetPort(t *testing.T, hostport string) string {
 // its listener.
 func waitRefused(t *testing.T, addr string, timeout time.Duration) {
 	t.Helper()
-	waitFor(t, timeout, func() bool {
+	redistest.WaitFor(t, timeout, addr+" to refuse connections", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return true

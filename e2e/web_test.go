@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // The web UI tests drive the page ingest-svc serves at / in headless
@@ -228,13 +230,14 @@ func chartMatches(t *testing.T, b *browser, base, key, wantQuery string) string 
 // waitChart polls until the chart shows the API's answer to query.
 func waitChart(t *testing.T, b *browser, base, key, query string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	why := ""
-	for time.Now().Before(deadline) {
-		if why = chartMatches(t, b, base, key, query); why == "" {
-			return
+	defer func() { // also when WaitFor fails the test
+		if why != "" {
+			t.Logf("chart of %s: %s", query, why)
 		}
-		time.Sleep(200 * time.Millisecond) // polling interval; the page refreshes charts every 5 s
-	}
-	t.Fatalf("chart of %s: %s", query, why)
+	}()
+	redistest.WaitFor(t, 20*time.Second, "the chart of "+query+" to show the API's answer", func() bool {
+		why = chartMatches(t, b, base, key, query)
+		return why == ""
+	})
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // TestWebUI loads the page against a fleet of 100 devices with 40 minutes
@@ -228,15 +230,16 @@ func checkOverview(t *testing.T, b *browser, base, key string, devices int) {
 // waitOverview polls until the overview equals the API (after a change).
 func waitOverview(t *testing.T, b *browser, base, key string, devices int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	var d []string
-	for time.Now().Before(deadline) {
-		if d = overviewDiff(t, b, base, key, devices); len(d) == 0 {
-			return
+	defer func() { // also when WaitFor fails the test
+		if len(d) > 0 {
+			t.Logf("overview differs from the API:\n%s", strings.Join(d, "\n"))
 		}
-		time.Sleep(200 * time.Millisecond) // polling interval; the page refreshes every 1.5 s
-	}
-	t.Errorf("overview differs from the API:\n%s", strings.Join(d, "\n"))
+	}()
+	redistest.WaitFor(t, 10*time.Second, "the overview to equal the API", func() bool {
+		d = overviewDiff(t, b, base, key, devices)
+		return len(d) == 0
+	})
 }
 
 // testKey is an API key and its key-file line.
@@ -259,17 +262,11 @@ func TestWebUIAuth(t *testing.T) {
 	c.startProcessor("web")
 	pts := fleetPoints(2, 10, time.Now().UTC())
 	apiPost(t, c.base, writeKey, pts)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	redistest.WaitFor(t, 30*time.Second, "the points counted", func() bool {
 		var s fullSummary
-		if apiGet(t, c.base, "/retrieve", readKey, &s); s.DataCount == int64(len(pts)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("points not counted")
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
-	}
+		apiGet(t, c.base, "/retrieve", readKey, &s)
+		return s.DataCount == int64(len(pts))
+	})
 
 	b := newBrowser(t)
 	b.do(chromedp.Navigate(c.base + "/"))

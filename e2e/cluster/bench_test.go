@@ -17,6 +17,7 @@ import (
 
 	"github.com/geostream/geostream/e2e/internal/procs"
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // The measurements behind docs/scaling.md. They take minutes and load the
@@ -168,15 +169,15 @@ func measureThroughput(t *testing.T, shards, processors int, n int64) throughput
 	}
 	done := make(chan error, 1)
 	go func() { done <- sim.Wait() }()
-	for {
-		if got, err := d.globalCount(); err == nil && got >= n {
-			break
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("simulator:\n%s", procs.Tail([]byte(logs.String()), 3000))
 		}
-		if time.Since(t0) > 10*time.Minute {
-			t.Fatalf("not counted after 10 minutes\n%s", procs.Tail([]byte(logs.String()), 3000))
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+	})
+	redistest.WaitFor(t, 10*time.Minute, fmt.Sprintf("%d points counted", n), func() bool {
+		got, err := d.globalCount()
+		return err == nil && got >= n
+	})
 	wall := time.Since(t0)
 	after := m.read(t)
 	busy1, steal1, _ := machineCPU()

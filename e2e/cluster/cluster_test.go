@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/geostream/geostream/e2e/internal/procs"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 const appliedMetric = "geostream_processor_points_applied_total"
@@ -85,13 +87,7 @@ func TestClusterProcessorKill(t *testing.T) {
 	r2 := fg.wait(t, 30*time.Second)
 	d.checkGlobal(r1, r2)
 	// The dead consumer's pending entries were claimed by the others.
-	deadline := time.Now().Add(15 * time.Second)
-	for n := d.pendingOf(rdb, "p2"); n > 0; n = d.pendingOf(rdb, "p2") {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d entries still pending under the dead consumer p2", n)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
-	}
+	redistest.WaitFor(t, 15*time.Second, "no entry pending under the dead consumer p2", func() bool { return d.pendingOf(rdb, "p2") == 0 })
 	var claimed float64
 	for _, name := range []string{"p1", "p3"} {
 		claimed += d.processors[name].metric(t, "geostream_processor_entries_claimed_total")
@@ -166,17 +162,13 @@ func TestClusterReshard(t *testing.T) {
 // returns it.
 func (d *deployment) waitCountAtLeast(n int64, timeout time.Duration) int64 {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		got, err := d.globalCount()
-		if err == nil && got >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			d.t.Fatalf("data_count is %d after %v, want at least %d (%v)", got, timeout, n, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+	var got int64
+	redistest.WaitFor(d.t, timeout, fmt.Sprintf("data_count at least %d", n), func() bool {
+		var err error
+		got, err = d.globalCount()
+		return err == nil && got >= n
+	})
+	return got
 }
 
 // checkGlobal checks the global count against the verify runs: exactly the

@@ -2,12 +2,14 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // newReplicatedDeployment starts a Redis Cluster of 3 masters, each with
@@ -16,12 +18,58 @@ import (
 func newReplicatedDeployment(t *testing.T, acks int) *deployment {
 	t.Helper()
 	c := clustertest.StartWithReplicas(t, 3, 1, "--cluster-node-timeout", "1000")
-	d := &deployment{t: t, cluster: c, processors: map[string]*procHTTP{}, env: map[string]string{
-		"GEOSTREAM_REDIS_URL":  c.URL(),
-		"GEOSTREAM_PARTITIONS": strconv.Itoa(partitions),
-	}}
+	d := newDeployment(t, c.URL())
+	d.cluster = c
 	d.startIngestWith(map[string]string{"GEOSTREAM_MIN_REPLICAS_ACKED": strconv.Itoa(acks)})
 	return d
+}
+
+// owner returns the master that serves slot.
+func (d *deployment) owner(ctx context.Context, slot int) *clustertest.Node {
+	d.t.Helper()
+	n, err := d.cluster.Owner(ctx, slot)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	return n
+}
+
+// failoverPoints is how many points the verifier of a failover test sends.
+const failoverPoints = 30000
+
+// startFailoverLoad starts two processors and simulator verify (run name,
+// seed) on d and returns once 5000 points are counted: the load under
+// which a failover test kills or freezes a node.
+func (d *deployment) startFailoverLoad(name string, seed int) *verifyRun {
+	d.t.Helper()
+	for _, p := range []string{"p1", "p2"} {
+		d.startProcessor(p, claimFlags...)
+	}
+	v := d.startVerify(name, "--fresh", "--devices", "60", "--count", strconv.Itoa(failoverPoints), "--batch", "50",
+		"--rate", "2500", "--concurrency", "4", "--seed", strconv.Itoa(seed))
+	d.waitCountAtLeast(5000, 30*time.Second)
+	return v
+}
+
+// endFailover checks that every service rode the failover out (none
+// exited) and logs the FIGURES line of r, the node promoted after promoted
+// and (when not 0) the old one back as a replica after rejoined.
+func (d *deployment) endFailover(r report, promoted, rejoined time.Duration) {
+	d.t.Helper()
+	if d.ingest.Exited() {
+		d.t.Error("ingest-svc exited")
+	}
+	for name, p := range d.processors {
+		if p.Exited() {
+			d.t.Errorf("processor %s exited", name)
+		}
+	}
+	rejoinedFig := ""
+	if rejoined > 0 {
+		rejoinedFig = fmt.Sprintf(" rejoined_s=%.3f", rejoined.Seconds())
+	}
+	d.t.Logf("FIGURES test=%s faults=1 sent=%d acked=%d lost=%d duplicated=0 retries=%d promoted_s=%.3f%s",
+		d.t.Name(), failoverPoints, r.Points.Acked, r.Points.Lost, r.Load.Retries, promoted.Seconds(), rejoinedFig)
 }
 
 // Under simulator verify load with two processors, the master of
@@ -38,19 +86,11 @@ func TestClusterMasterKilled(t *testing.T) {
 
 func masterKilled(t *testing.T, acks int) {
 	d := newReplicatedDeployment(t, acks)
-	for _, name := range []string{"p1", "p2"} {
-		d.startProcessor(name, claimFlags...)
-	}
-	v := d.startVerify("failover", "--fresh", "--devices", "60", "--count", "30000", "--batch", "50",
-		"--rate", "2500", "--concurrency", "4", "--seed", "11")
-	d.waitCountAtLeast(5000, 30*time.Second)
+	v := d.startFailoverLoad("failover", 11)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	slot := keys.Slot(keys.Tag(0, partitions))
-	victim, err := d.cluster.Owner(ctx, slot)
-	if err != nil {
-		t.Fatal(err)
-	}
+	victim := d.owner(ctx, slot)
 	t0 := time.Now()
 	victim.Kill()
 	owner, err := d.cluster.WaitFailover(ctx, victim, slot)
@@ -80,16 +120,7 @@ func masterKilled(t *testing.T, acks int) {
 			t.Error("the verifier failed without a lost point: something was counted twice or wrongly")
 		}
 	}
-	if d.ingest.Exited() {
-		t.Error("ingest-svc exited")
-	}
-	for name, p := range d.processors {
-		if p.Exited() {
-			t.Errorf("processor %s exited", name)
-		}
-	}
-	t.Logf("FIGURES test=%s faults=1 sent=30000 acked=%d lost=%d duplicated=0 retries=%d promoted_s=%.3f rejoined_s=%.3f",
-		t.Name(), r.Points.Acked, r.Points.Lost, r.Load.Retries, promoted.Seconds(), rejoined.Seconds())
+	d.endFailover(r, promoted, rejoined)
 }
 
 // A master is frozen (SIGSTOP) past the node timeout under load: its
@@ -100,19 +131,11 @@ func masterKilled(t *testing.T, acks int) {
 // nothing acknowledged is lost (--min-replicas-acked 1).
 func TestClusterMasterPaused(t *testing.T) {
 	d := newReplicatedDeployment(t, 1)
-	for _, name := range []string{"p1", "p2"} {
-		d.startProcessor(name, claimFlags...)
-	}
-	v := d.startVerify("paused", "--fresh", "--devices", "60", "--count", "30000", "--batch", "50",
-		"--rate", "2500", "--concurrency", "4", "--seed", "17")
-	d.waitCountAtLeast(5000, 30*time.Second)
+	v := d.startFailoverLoad("paused", 17)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	slot := keys.Slot(keys.Tag(0, partitions))
-	victim, err := d.cluster.Owner(ctx, slot)
-	if err != nil {
-		t.Fatal(err)
-	}
+	victim := d.owner(ctx, slot)
 	t0 := time.Now()
 	victim.Stop()
 	resumed := false
@@ -129,21 +152,15 @@ func TestClusterMasterPaused(t *testing.T) {
 	victim.Cont()
 	resumed = true
 	t.Logf("SIGSTOP master %s; %s serves slot %d %v later; SIGCONT", victim.Addr, owner.Addr, slot, promoted.Round(time.Millisecond))
-	for {
+	dl, _ := ctx.Deadline()
+	redistest.WaitFor(t, time.Until(dl), "the resumed "+victim.Addr+" to become a replica", func() bool {
 		role, err := victim.Role(ctx)
-		if err == nil && role == "slave" {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("resumed %s did not become a replica: role %q, %v", victim.Addr, role, err)
-		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return err == nil && role == "slave"
+	})
 	if err := d.cluster.WaitReplicasUp(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rejoined := time.Since(t0)
 	r := v.wait(t, 100*time.Second)
-	t.Logf("FIGURES test=%s faults=1 sent=30000 acked=%d lost=%d duplicated=0 retries=%d promoted_s=%.3f rejoined_s=%.3f",
-		t.Name(), r.Points.Acked, r.Points.Lost, r.Load.Retries, promoted.Seconds(), rejoined.Seconds())
+	d.endFailover(r, promoted, rejoined)
 }

@@ -53,15 +53,21 @@ type procHTTP struct {
 	base string
 }
 
+// newDeployment is a deployment on the Redis at url, no service started.
+func newDeployment(t *testing.T, url string) *deployment {
+	return &deployment{t: t, processors: map[string]*procHTTP{}, env: map[string]string{
+		"GEOSTREAM_REDIS_URL":  url,
+		"GEOSTREAM_PARTITIONS": strconv.Itoa(partitions),
+	}}
+}
+
 // newClusterDeployment starts a 3-master Redis Cluster and ingest-svc on it;
 // ingest gets every node's URL, comma-separated.
 func newClusterDeployment(t *testing.T) *deployment {
 	t.Helper()
 	c := clustertest.Start(t, 3)
-	d := &deployment{t: t, cluster: c, processors: map[string]*procHTTP{}, env: map[string]string{
-		"GEOSTREAM_REDIS_URL":  c.URL(),
-		"GEOSTREAM_PARTITIONS": strconv.Itoa(partitions),
-	}}
+	d := newDeployment(t, c.URL())
+	d.cluster = c
 	d.startIngest()
 	return d
 }
@@ -71,10 +77,8 @@ func newClusterDeployment(t *testing.T) *deployment {
 func newSingleDeployment(t *testing.T) *deployment {
 	t.Helper()
 	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "everysec")
-	d := &deployment{t: t, single: r, processors: map[string]*procHTTP{}, env: map[string]string{
-		"GEOSTREAM_REDIS_URL":  r.URL(),
-		"GEOSTREAM_PARTITIONS": strconv.Itoa(partitions),
-	}}
+	d := newDeployment(t, r.URL())
+	d.single = r
 	d.startIngest()
 	return d
 }
@@ -267,22 +271,23 @@ func (d *deployment) globalCount() (int64, error) {
 // timeout; more than want fails at once (counted twice).
 func (d *deployment) waitCount(want int64, timeout time.Duration) {
 	d.t.Helper()
-	deadline := time.Now().Add(timeout)
 	var last int64
-	for time.Now().Before(deadline) {
-		n, err := d.globalCount()
-		if err == nil {
-			if n > want {
-				d.t.Fatalf("data_count %d exceeds the %d points acknowledged: counted twice", n, want)
-			}
-			if n == want {
-				return
-			}
-			last = n
+	defer func() { // also when WaitFor fails the test
+		if last != want {
+			d.t.Logf("last data_count %d, want %d", last, want)
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-	d.t.Fatalf("data_count is %d after %v, want %d", last, timeout, want)
+	}()
+	redistest.WaitFor(d.t, timeout, fmt.Sprintf("data_count %d", want), func() bool {
+		n, err := d.globalCount()
+		if err != nil {
+			return false
+		}
+		if n > want {
+			d.t.Fatalf("data_count %d exceeds the %d points acknowledged: counted twice", n, want)
+		}
+		last = n
+		return n == want
+	})
 }
 
 // metric returns the value of a counter on a processor's /metrics.

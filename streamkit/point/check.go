@@ -44,40 +44,39 @@ const (
 	Battery               // percent, 0..100
 )
 
+// extraRules are each measurement's bounds, its unit in messages and its
+// field of Extras.
+var extraRules = [...]struct {
+	min, max float64
+	unit     string
+	field    func(*Extras) **float64
+}{
+	Altitude: {math.Inf(-1), math.Inf(1), "metres", func(e *Extras) **float64 { return &e.Altitude }},
+	Speed:    {0, math.Inf(1), "metres per second", func(e *Extras) **float64 { return &e.Speed }},
+	Heading:  {0, 360, "degrees from true north", func(e *Extras) **float64 { return &e.Heading }},
+	Accuracy: {0, math.Inf(1), "metres", func(e *Extras) **float64 { return &e.Accuracy }},
+	Battery:  {0, 100, "percent", func(e *Extras) **float64 { return &e.Battery }},
+}
+
 // Set validates f as measurement x and stores it in e.
 func (e *Extras) Set(x Extra, f float64) string {
+	if x < 0 || int(x) >= len(extraRules) {
+		return fmt.Sprintf("unknown measurement %d", int(x))
+	}
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return "must be a finite number"
 	}
 	if f == 0 {
 		f = 0 // -0 → 0, so that the stored text is "0"
 	}
-	switch x {
-	case Altitude:
-		e.Altitude = &f
-	case Speed:
-		if f < 0 {
-			return "must be 0 or more (metres per second), got " + formatFloat(f)
-		}
-		e.Speed = &f
-	case Heading:
-		if f < 0 || f > 360 {
-			return "must be between 0 and 360 (degrees from true north), got " + formatFloat(f)
-		}
-		e.Heading = &f
-	case Accuracy:
-		if f < 0 {
-			return "must be 0 or more (metres), got " + formatFloat(f)
-		}
-		e.Accuracy = &f
-	case Battery:
-		if f < 0 || f > 100 {
-			return "must be between 0 and 100 (percent), got " + formatFloat(f)
-		}
-		e.Battery = &f
-	default:
-		return fmt.Sprintf("unknown measurement %d", int(x))
+	r := extraRules[x]
+	switch {
+	case f < r.min && math.IsInf(r.max, 1):
+		return fmt.Sprintf("must be %s or more (%s), got %s", formatFloat(r.min), r.unit, formatFloat(f))
+	case f < r.min || f > r.max:
+		return fmt.Sprintf("must be between %s and %s (%s), got %s", formatFloat(r.min), formatFloat(r.max), r.unit, formatFloat(f))
 	}
+	*r.field(e) = &f
 	return ""
 }
 

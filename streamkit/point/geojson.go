@@ -65,29 +65,47 @@ func (d *decoder) geoJSON(data []byte) {
 	}
 }
 
+// Feature is a GeoJSON Feature as it arrives, its properties left raw for
+// the caller: a Feature of a GeoJSON body, or an Overland location.
+type Feature struct {
+	Type       string                     `json:"type"`
+	Geometry   *Geometry                  `json:"geometry"`
+	Properties map[string]json.RawMessage `json:"properties"`
+}
+
+// Geometry is the geometry of a Feature.
+type Geometry struct {
+	Type        string          `json:"type"`
+	Coordinates json.RawMessage `json:"coordinates"`
+}
+
+// PointCoordinates returns the coordinates of a Point geometry,
+// [longitude, latitude] and what follows (altitude); false when g is nil,
+// not a Point, or its coordinates are not at least two numbers.
+func (g *Geometry) PointCoordinates() ([]float64, bool) {
+	var c []float64
+	if g == nil || g.Type != "Point" || json.Unmarshal(g.Coordinates, &c) != nil || len(c) < 2 {
+		return nil, false
+	}
+	return c, true
+}
+
 // feature decodes Feature i.
 func (d *decoder) feature(i int, raw json.RawMessage) {
-	var f struct {
-		Type     string `json:"type"`
-		Geometry *struct {
-			Type        string          `json:"type"`
-			Coordinates json.RawMessage `json:"coordinates"`
-		} `json:"geometry"`
-		Properties map[string]json.RawMessage `json:"properties"`
-	}
+	var f Feature
 	if err := json.Unmarshal(raw, &f); err != nil {
 		d.fail(i, 0, "", "must be a GeoJSON Feature: %s", jsonProblem(err))
 		return
 	}
 	bad := len(d.err.Details)
 	p := Point{DeviceID: DefaultDevice, TimeMs: d.clock.NowMs()}
-	var c []float64
+	c, ok := f.Geometry.PointCoordinates()
 	switch {
 	case f.Type != "Feature":
 		d.fail(i, 0, "type", `must be "Feature", got %s`, quote(f.Type))
 	case f.Geometry == nil || f.Geometry.Type != "Point":
 		d.fail(i, 0, "geometry", "must be a Point geometry")
-	case json.Unmarshal(f.Geometry.Coordinates, &c) != nil || len(c) < 2 || len(c) > 3:
+	case !ok || len(c) > 3:
 		d.fail(i, 0, "geometry.coordinates", "must be [longitude, latitude] or [longitude, latitude, altitude]")
 	default:
 		var msg string

@@ -15,6 +15,7 @@ import (
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
+	"github.com/geostream/geostream/streamkit/redistest"
 	"github.com/geostream/geostream/streamkit/scripts"
 )
 
@@ -324,13 +325,18 @@ return 1`)
 				}
 			})
 		}
-		time.Sleep(200 * time.Millisecond) // let the load start; not synchronisation
+		stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+		t.Cleanup(stopLoad) // also when a wait below fails
+		// Some calls to the moving partition before the move, and some after
+		// it, against a stale topology.
+		calls := func() int64 { return ok[0].Load() + failed.Load() }
+		redistest.WaitFor(t, 10*time.Second, "the load to start", func() bool { return calls() >= 100 })
 		rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		out, err := c.Reshard(rctx, from, to, slot-first+1)
 		cancel()
-		time.Sleep(200 * time.Millisecond) // load after the move, against a stale topology
-		close(stop)
-		wg.Wait()
+		after := calls()
+		redistest.WaitFor(t, 10*time.Second, "calls after the move", func() bool { return calls() >= after+100 })
+		stopLoad()
 		if err != nil {
 			t.Fatalf("%v\n%s", err, tail(out, 2000))
 		}

@@ -111,18 +111,18 @@ func TestSentinelFailover(t *testing.T) {
 	t.Logf("sentinels promoted %s %v after the SIGKILL of %s", promoted.Addr, time.Since(t0).Round(time.Millisecond), old.Addr)
 	// The client finds the new primary on its own; poll until it writes.
 	var last error
-	for {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last write error: %v", last)
+		}
+	})
+	dl, _ := ctx.Deadline()
+	redistest.WaitFor(t, time.Until(dl), "a write after the failover", func() bool {
 		wctx, wcancel := context.WithTimeout(ctx, 2*time.Second)
+		defer wcancel()
 		last = conn.Client.Incr(wctx, "n").Err()
-		wcancel()
-		if last == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("no write after the failover: %v", last)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
-	}
+		return last == nil
+	})
 	n, err := conn.Client.Get(ctx, "n").Int()
 	if err != nil {
 		t.Fatal(err)

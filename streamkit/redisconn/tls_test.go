@@ -268,6 +268,7 @@ const (
 // was built without TLS, unless redistest.Required: then it fails.
 func startTLSRedis(t *testing.T, p *testPKI, extra ...string) *tlsRedis {
 	t.Helper()
+	redistest.SkipShort(t)
 	skip := t.Skipf
 	if redistest.Required() {
 		skip = t.Fatalf
@@ -306,14 +307,13 @@ func startTLSRedis(t *testing.T, p *testPKI, extra ...string) *tlsRedis {
 	tc.ServerName = "127.0.0.1"
 	c := redis.NewClient(&redis.Options{Addr: s.addr, Password: tlsDefaultPassword, TLSConfig: tc, MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-		err = c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return s
+	t.Cleanup(func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(logPath)
+			t.Logf("last ping: %v; redis-server log:\n%s", err, log)
 		}
+	})
+	redistest.WaitFor(t, 10*time.Second, "the TLS redis-server on "+s.addr+" to answer", func() bool {
 		select {
 		case <-done:
 			log, _ := os.ReadFile(logPath)
@@ -323,12 +323,12 @@ func startTLSRedis(t *testing.T, p *testPKI, extra ...string) *tlsRedis {
 			t.Fatalf("redis-server exited during start-up:\n%s", log)
 		default:
 		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logPath)
-			t.Fatalf("TLS redis-server on %s not ready after 10s: %v\n%s", s.addr, err, log)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		err = c.Ping(ctx).Err()
+		return err == nil
+	})
+	return s
 }
 
 // TestOpenTLSRedisServer connects to a real redis-server that speaks TLS
@@ -430,20 +430,13 @@ func TestOpenTLSRedisCluster(t *testing.T) {
 	if err := single.Client.Do(ctx, "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
 		t.Fatalf("cluster addslotsrange: %v", err)
 	}
-	for {
+	redistest.WaitFor(t, 15*time.Second, "cluster_state:ok", func() bool {
 		info, err := single.Client.Do(ctx, "CLUSTER", "INFO").Text()
 		if err != nil {
 			t.Fatalf("cluster info: %v", err)
 		}
-		if strings.Contains(info, "cluster_state:ok") {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("cluster not ok: %s", info)
-		case <-time.After(50 * time.Millisecond): // polling interval
-		}
-	}
+		return strings.Contains(info, "cluster_state:ok")
+	})
 
 	cc, err := Open(url, Options{TLS: tc, Cluster: true, MaxRetries: -1})
 	if err != nil {

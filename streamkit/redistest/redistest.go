@@ -95,29 +95,37 @@ func (s *Server) start() {
 		"--save", "", "--appendonly", "no", "--protected-mode", "yes",
 		"--logfile", filepath.Join(s.Dir, "redis.log"),
 	}, s.args...)
-	s.cmd = exec.Command("redis-server", args...)
-	s.cmd.Dir = s.Dir
-	s.cmd.SysProcAttr = ChildProcAttr()
-	if err := s.cmd.Start(); err != nil {
-		s.tb.Fatalf("start redis-server: %v", err)
-	}
-	s.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
-	if err := s.waitReady(10 * time.Second); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-		s.tb.Fatalf("redis-server on %s: %v\n%s", s.Addr, err, log)
-	}
+	s.cmd, s.done = Launch(s.tb, s.Addr, s.Dir, args...)
 }
 
-func (s *Server) waitReady(timeout time.Duration) error {
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+// Launch runs redis-server with args in dir, its log in dir/redis.log (args
+// must say so: --logfile, or logfile in a configuration file), and waits
+// until it answers PING on addr; else it fails tb with the log. done is
+// closed when the process exits.
+func Launch(tb testing.TB, addr, dir string, args ...string) (cmd *exec.Cmd, done chan struct{}) {
+	tb.Helper()
+	cmd = exec.Command("redis-server", args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = ChildProcAttr()
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start redis-server: %v", err)
+	}
+	done = make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
-	return WaitPing(c, s.done, timeout)
+	if err := waitPing(c, done, 10*time.Second); err != nil {
+		cmd.Process.Kill()
+		<-done
+		log, _ := os.ReadFile(filepath.Join(dir, "redis.log"))
+		tb.Fatalf("redis-server %v on %s: %v\n%s", args, addr, err, log)
+	}
+	return cmd, done
 }
 
-// WaitPing polls c with PING until it answers, the server's process exits
+// waitPing polls c with PING until it answers, the server's process exits
 // (done is closed), or timeout passes.
-func WaitPing(c redis.Cmdable, done <-chan struct{}, timeout time.Duration) error {
+func waitPing(c redis.Cmdable, done <-chan struct{}, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -77,19 +76,8 @@ func (g *SentinelGroup) startSentinel(primary *Server, quorum int, downAfter tim
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		g.tb.Fatal(err)
 	}
-	s.cmd = exec.Command("redis-server", path, "--sentinel")
-	s.cmd.Dir = s.Dir
-	s.cmd.SysProcAttr = ChildProcAttr()
-	if err := s.cmd.Start(); err != nil {
-		g.tb.Fatalf("start redis sentinel: %v", err)
-	}
-	s.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
 	g.tb.Cleanup(s.Kill)
-	if err := s.waitReady(10 * time.Second); err != nil {
-		log, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
-		g.tb.Fatalf("redis sentinel on %s: %v\n%s", s.Addr, err, log)
-	}
+	s.cmd, s.done = Launch(g.tb, s.Addr, s.Dir, path, "--sentinel")
 	return s
 }
 

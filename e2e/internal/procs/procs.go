@@ -208,24 +208,28 @@ func (p *Proc) Wait(timeout time.Duration) bool {
 // WaitHTTP polls url until it answers status, or fails the test at timeout.
 func WaitHTTP(t testing.TB, url string, status int, timeout time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
 	var last string
-	client := &http.Client{Timeout: 5 * time.Second}
-	for time.Now().Before(deadline) {
-		resp, err := client.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == status {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
+	defer func() { // also when WaitFor fails the test
+		if last != "" {
+			t.Logf("%s: last answer %s", url, last)
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
-	t.Fatalf("%s did not answer %d within %v (last: %s)", url, status, timeout, last)
+	}()
+	client := &http.Client{Timeout: 5 * time.Second}
+	redistest.WaitFor(t, timeout, fmt.Sprintf("%s to answer %d", url, status), func() bool {
+		resp, err := client.Get(url)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == status {
+			last = ""
+			return true
+		}
+		last = resp.Status
+		return false
+	})
 }
 
 // FreeAddr is a free loopback address (host:port).

@@ -7,7 +7,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/geostream/geostream/ingest-svc/internal/ingest"
+	"github.com/geostream/geostream/ingest-svc/internal/apikey"
 )
 
 // keygen makes a new API key and prints it with the key-file line that
@@ -36,17 +36,17 @@ func keygen(args []string, stdout, stderr io.Writer) error {
 	if *id == "" {
 		return errors.New("keygen: --id is required (it names the key in logs and metrics)")
 	}
-	key, err := ingest.GenerateKey()
+	key, err := apikey.Generate()
 	if err != nil {
 		return err
 	}
-	fields := []string{*id, ingest.HashKey(key), *scopes}
+	fields := []string{*id, apikey.Hash(key), *scopes}
 	if *prefixes != "" {
 		fields = append(fields, *prefixes)
 	}
 	line := strings.Join(fields, " ")
 	// The line must load as the service would load it.
-	if _, err := ingest.ParseKeys(strings.NewReader(line), "keygen"); err != nil {
+	if _, err := apikey.Parse(strings.NewReader(line), "keygen"); err != nil {
 		return fmt.Errorf("keygen: %w", err)
 	}
 	fmt.Fprintf(stdout, "api key (give it to the client; it is shown once and stored nowhere):\n%s\n", key)

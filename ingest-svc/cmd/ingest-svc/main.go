@@ -10,8 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,12 +19,14 @@ import (
 	"time"
 
 	"github.com/geostream/geostream/ingest-svc/internal/ingest"
-	"github.com/geostream/geostream/streamkit/envflag"
 	"github.com/geostream/geostream/streamkit/metrics"
 	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/scripts"
 	"github.com/geostream/geostream/streamkit/service"
 )
+
+// usage comes before the list of flags in -h.
+const usage = "usage: ingest-svc [flags]    (serve the API)\n       ingest-svc keygen -h     (make an API key)\nflags:"
 
 // startTimeout bounds the start-up checks against Redis.
 const startTimeout = 10 * time.Second
@@ -48,31 +48,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if len(args) > 0 && args[0] == "keygen" {
 		return keygen(args[1:], stdout, stderr)
 	}
-	fs := envflag.New("ingest-svc", lookupEnv)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ingest-svc [flags]    (serve the API)\n       ingest-svc keygen -h     (make an API key)\nflags:")
-		fs.PrintDefaults()
-	}
 	var cfg ingest.Config
-	cfg.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+	log, err := service.Setup("ingest-svc", &cfg, usage, args, lookupEnv, stdout, stderr)
+	if log == nil || err != nil {
+		return err // nil after -h
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: every setting is a flag", fs.Args())
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	log, err := cfg.Logger(stdout)
-	if err != nil {
-		return err
-	}
-	log.Info("starting ingest-svc", fs.Effective()...)
 	ln, err := cfg.Listen()
 	if err != nil {
 		return err

@@ -40,6 +40,56 @@ func env(vars map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
 }
 
+// startRun runs the service with args and the environment vars, logging
+// to logs, until stop or the end of the test, and returns its base URL
+// once it is ready. stop shuts it down through its context and checks
+// that run returns nil.
+func startRun(t *testing.T, args []string, vars map[string]string, logs io.Writer) (base string, stop func()) {
+	t.Helper()
+	port, err := redistest.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"--http-addr", addr, "--log-format", "json", "--log-level", "debug"}, args...),
+			env(vars), logs, logs)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("run: %v", err)
+				}
+			case <-time.After(15 * time.Second):
+				t.Error("run did not return after its context was cancelled")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	base = "http://" + addr
+	redistest.WaitFor(t, 10*time.Second, "ingest-svc to be ready on "+addr, func() bool {
+		select {
+		case err := <-done:
+			done <- err // for stop
+			t.Fatalf("run returned before serving: %v", err)
+		default:
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return base, stop
+}
+
 func TestRunConfigErrors(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
@@ -78,40 +128,13 @@ func TestRunConfigErrors(t *testing.T) {
 // TestRunServes starts the service on its embedded Redis, uploads a point,
 // and shuts it down through its context.
 func TestRunServes(t *testing.T) {
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var logs syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--http-addr", addr, "--log-format", "json", "--log-level", "debug"},
-			env(map[string]string{"GEOSTREAM_MAX_BATCH": "7"}), &logs, &logs)
-	}()
-
-	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", logs.String())
 		}
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before serving: %v\n%s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after 10s: %v\n%s", err, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
+	})
+	base, stop := startRun(t, nil, map[string]string{"GEOSTREAM_MAX_BATCH": "7"}, &logs)
 
 	resp, err := http.Post(base+"/upload", "application/json", strings.NewReader(`{"latitude":52.52,"longitude":13.405}`))
 	if err != nil {
@@ -133,15 +156,7 @@ func TestRunServes(t *testing.T) {
 		t.Fatalf("retrieve: %d %s", resp.StatusCode, body)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run after shutdown: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("run did not return after its context was cancelled")
-	}
+	stop()
 	for _, want := range []string{`"msg":"starting ingest-svc"`, `"max-batch":"7"`, `"msg":"request"`, `"path":"/upload"`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s:\n%s", want, logs.String())

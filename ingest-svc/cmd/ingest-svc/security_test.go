@@ -24,8 +24,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/geostream/geostream/ingest-svc/internal/ingest"
-	"github.com/geostream/geostream/streamkit/redistest"
+	"github.com/geostream/geostream/ingest-svc/internal/apikey"
 )
 
 // Secrets of TestRunKeepsSecrets: none may show in a log line, an answer
@@ -45,51 +44,6 @@ type redisLogger struct{ l *log.Logger }
 
 func (r redisLogger) Printf(_ context.Context, format string, v ...any) { r.l.Printf(format, v...) }
 
-// startRun runs the service until the test ends and returns its base URL.
-func startRun(t *testing.T, args []string, vars map[string]string, logs io.Writer) string {
-	t.Helper()
-	port, err := redistest.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, append([]string{"--http-addr", addr, "--log-format", "json", "--log-level", "debug"}, args...),
-			env(vars), logs, logs)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("run did not return after its context was cancelled")
-		}
-	})
-	base := "http://" + addr
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			return base
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run returned before serving: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not serving after 10s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, not synchronisation
-	}
-}
-
 // TestRunKeepsSecrets runs the service with a Redis password and API keys
 // (from a file and from the environment), makes good and failing requests
 // (no key, a wrong key, a forbidden one, a bad body, Redis gone), and
@@ -102,13 +56,13 @@ func TestRunKeepsSecrets(t *testing.T) {
 	t.Cleanup(func() { redis.SetLogger(redisLogger{log.New(os.Stderr, "redis: ", log.LstdFlags)}) })
 
 	keyFile := filepath.Join(t.TempDir(), "keys.txt")
-	fileDefs := "# geostream keys\nwriter " + ingest.HashKey(secretWriterKey) + " write\n" +
-		"truck " + ingest.HashKey(secretTruckKey) + " write,read truck-\n"
+	fileDefs := "# geostream keys\nwriter " + apikey.Hash(secretWriterKey) + " write\n" +
+		"truck " + apikey.Hash(secretTruckKey) + " write,read truck-\n"
 	if err := os.WriteFile(keyFile, []byte(fileDefs), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	envDefs := "reader " + ingest.HashKey(secretReaderKey) + " read; prom " + ingest.HashKey(secretMetricsKey) + " metrics"
-	base := startRun(t, []string{"--redis-url", "redis://geo:" + secretRedisPassword + "@" + m.Addr(),
+	envDefs := "reader " + apikey.Hash(secretReaderKey) + " read; prom " + apikey.Hash(secretMetricsKey) + " metrics"
+	base, _ := startRun(t, []string{"--redis-url", "redis://geo:" + secretRedisPassword + "@" + m.Addr(),
 		"--api-keys-file", keyFile, "--redis-timeout", "1s"},
 		map[string]string{"GEOSTREAM_API_KEYS": envDefs}, &logs)
 
@@ -170,7 +124,7 @@ func TestRunKeepsSecrets(t *testing.T) {
 
 	everything := logs.String() + scrape + errs
 	for _, s := range []string{secretRedisPassword, secretWriterKey, secretReaderKey, secretTruckKey, secretMetricsKey, secretWrongKey,
-		ingest.HashKey(secretReaderKey)[7:], ingest.HashKey(secretWriterKey)[7:]} {
+		apikey.Hash(secretReaderKey)[7:], apikey.Hash(secretWriterKey)[7:]} {
 		if i := strings.Index(everything, s); i >= 0 {
 			t.Errorf("secret %.16q… shows up: …%s…", s, everything[max(0, i-200):min(len(everything), i+100)])
 		}
@@ -242,12 +196,12 @@ func TestKeygen(t *testing.T) {
 	if strings.Contains(line, key) {
 		t.Fatal("the key-file line holds the key")
 	}
-	ks, err := ingest.LoadKeys("", line)
+	ks, err := apikey.Load("", line)
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := ks.Authenticate(key)
-	if k == nil || k.ID != "fleet" || !k.Has(ingest.ScopeWrite) || k.Has(ingest.ScopeRead) || !k.Allows("van-3") || k.Allows("car-1") {
+	if k == nil || k.ID != "fleet" || !k.Has(apikey.ScopeWrite) || k.Has(apikey.ScopeRead) || !k.Allows("van-3") || k.Allows("car-1") {
 		t.Fatalf("key from keygen: %+v", k)
 	}
 	for _, tt := range []struct {
@@ -320,7 +274,7 @@ func TestRunRedisTLS(t *testing.T) {
 	m.RequireUserAuth("geo", secretRedisPassword)
 
 	var logs syncBuffer
-	base := startRun(t, []string{"--redis-url", "rediss://geo:" + secretRedisPassword + "@" + m.Addr(),
+	base, _ := startRun(t, []string{"--redis-url", "rediss://geo:" + secretRedisPassword + "@" + m.Addr(),
 		"--redis-ca-file", certFile, "--redis-cert-file", certFile, "--redis-key-file", keyFile}, nil, &logs)
 	resp, err := http.Post(base+"/upload", "application/json", strings.NewReader(`{"latitude": 1, "longitude": 2}`))
 	if err != nil {

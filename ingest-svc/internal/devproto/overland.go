@@ -37,14 +37,7 @@ func ParseOverland(body []byte, defaultDevice string, opts point.DecodeOptions) 
 	clock := point.NewClock(opts)
 	pts := make([]point.Point, 0, len(b.Locations))
 	for i, raw := range b.Locations {
-		var feat struct {
-			Type     string `json:"type"`
-			Geometry *struct {
-				Type        string          `json:"type"`
-				Coordinates json.RawMessage `json:"coordinates"`
-			} `json:"geometry"`
-			Properties map[string]json.RawMessage `json:"properties"`
-		}
+		var feat point.Feature
 		if err := json.Unmarshal(raw, &feat); err != nil {
 			ps.add(i, "", "must be a GeoJSON Feature: %v", err)
 			continue
@@ -54,12 +47,11 @@ func ParseOverland(body []byte, defaultDevice string, opts point.DecodeOptions) 
 			continue // not a fix
 		}
 		f := newFix(&ps, i, clock)
-		var c []float64
-		if feat.Geometry.Type != "Point" || json.Unmarshal(feat.Geometry.Coordinates, &c) != nil || len(c) < 2 {
-			f.fail("geometry.coordinates", "must be a Point's [longitude, latitude]")
-		} else {
+		if c, ok := feat.Geometry.PointCoordinates(); ok {
 			f.lon("geometry.coordinates[0]", c[0])
 			f.lat("geometry.coordinates[1]", c[1])
+		} else {
+			f.fail("geometry.coordinates", "must be a Point's [longitude, latitude]")
 		}
 		f.overlandProperties(props, defaultDevice)
 		pts = append(pts, f.p)

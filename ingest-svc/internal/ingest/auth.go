@@ -8,12 +8,14 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/geostream/geostream/ingest-svc/internal/apikey"
 )
 
 // The realm of WWW-Authenticate.
 const authRealm = `Bearer realm="geostream"`
 
-// keyCtx is the gin context key of the request's *APIKey.
+// keyCtx is the gin context key of the request's *apikey.Key.
 const keyCtx = "geostream.api_key"
 
 // Why a request was refused before its handler ran, for
@@ -28,69 +30,35 @@ const (
 	refusedOverloaded  = "overloaded"
 )
 
-// errBadCredentials is a request whose key headers cannot be read.
-var errBadCredentials = errors.New("bad credentials")
-
-// presentedKey returns the key a request carries, in
-// "Authorization: Bearer <key>" or "X-API-Key: <key>"; "" when it carries
-// none. Both headers may be sent if they hold the same key.
-func presentedKey(r *http.Request) (string, error) {
-	var keys []string
-	switch auth := r.Header.Values("Authorization"); len(auth) {
-	case 0:
-	case 1:
-		scheme, tok, _ := strings.Cut(strings.TrimSpace(auth[0]), " ")
-		if !strings.EqualFold(scheme, "Bearer") {
-			return "", fmt.Errorf("%w: the Authorization header must use the Bearer scheme", errBadCredentials)
-		}
-		keys = append(keys, strings.TrimSpace(tok))
-	default:
-		return "", fmt.Errorf("%w: send one Authorization header", errBadCredentials)
-	}
-	switch x := r.Header.Values("X-API-Key"); len(x) {
-	case 0:
-	case 1:
-		keys = append(keys, strings.TrimSpace(x[0]))
-	default:
-		return "", fmt.Errorf("%w: send one X-API-Key header", errBadCredentials)
-	}
-	if len(keys) == 2 && keys[0] != keys[1] {
-		return "", fmt.Errorf("%w: Authorization and X-API-Key hold different keys", errBadCredentials)
-	}
-	if len(keys) == 0 {
-		return "", nil
-	}
-	if keys[0] == "" {
-		return "", fmt.Errorf("%w: the key is empty", errBadCredentials)
-	}
-	return keys[0], nil
-}
-
 // authorize returns the middleware that lets a request through when it
 // carries a key with scope (401 without a valid key, 403 without the
 // scope), and stores the key for the handler (see apiKeyOf). With
 // authentication off it lets every request through.
-func (h *handlers) authorize(scope Scope) gin.HandlerFunc {
-	return h.authorizeWith(scope, presentedKey,
+func (h *handlers) authorize(scope apikey.Scope) gin.HandlerFunc {
+	return h.authorizeWith(scope, apikey.Headers,
 		"this endpoint needs an API key: send the header Authorization: Bearer <key> (or X-API-Key: <key>)")
 }
 
-// authorizeWith is authorize with the key read by presented, and missing
+// msgDeviceKey answers a device app's request without a key.
+const msgDeviceKey = "this endpoint needs an API key: send Authorization: Bearer <key>, " +
+	"Basic auth with the key as the password (OwnTracks), or ?key=<key> (or ?access_token=) in the URL"
+
+// authorizeWith is authorize with the key read from where, and missing
 // as the answer to a request without one.
-func (h *handlers) authorizeWith(scope Scope, presented func(*http.Request) (string, error), missing string) gin.HandlerFunc {
+func (h *handlers) authorizeWith(scope apikey.Scope, where apikey.Where, missing string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if h.keys == nil {
 			c.Next()
 			return
 		}
-		presented, err := presented(c.Request)
+		presented, err := apikey.Presented(c.Request, where)
 		if err == nil && presented == "" {
 			h.refuse(c, refusedMissingKey, nil)
 			c.Header("WWW-Authenticate", authRealm)
 			abortError(c, http.StatusUnauthorized, missing)
 			return
 		}
-		var k *APIKey
+		var k *apikey.Key
 		if err == nil {
 			k = h.keys.Authenticate(presented)
 		}
@@ -98,8 +66,8 @@ func (h *handlers) authorizeWith(scope Scope, presented func(*http.Request) (str
 			h.refuse(c, refusedInvalidKey, nil)
 			c.Header("WWW-Authenticate", authRealm+`, error="invalid_token"`)
 			var details []errorDetail
-			if err != nil {
-				details = append(details, errorDetail{Message: strings.TrimPrefix(err.Error(), errBadCredentials.Error()+": ")})
+			if ce := (*apikey.CredentialsError)(nil); errors.As(err, &ce) {
+				details = append(details, errorDetail{Message: ce.Reason})
 			}
 			abortError(c, http.StatusUnauthorized, "the API key is not valid; check it, or ask the operator for a new one", details...)
 			return
@@ -109,7 +77,7 @@ func (h *handlers) authorizeWith(scope Scope, presented func(*http.Request) (str
 			h.refuse(c, refusedScope, k)
 			c.Header("WWW-Authenticate", fmt.Sprintf(`%s, error="insufficient_scope", scope=%q`, authRealm, scope))
 			abortError(c, http.StatusForbidden, fmt.Sprintf("the API key %q may not %s: that needs the scope %s, the key has %s",
-				k.ID, scopeAction[scope], scope, k.scopeList()))
+				k.ID, scopeAction[scope], scope, k.ScopeList()))
 			return
 		}
 		c.Next()
@@ -117,17 +85,17 @@ func (h *handlers) authorizeWith(scope Scope, presented func(*http.Request) (str
 }
 
 // scopeAction says what a scope allows, for the 403 answer.
-var scopeAction = map[Scope]string{
-	ScopeWrite:   "upload points",
-	ScopeRead:    "read summaries or devices",
-	ScopeMetrics: "read the metrics",
+var scopeAction = map[apikey.Scope]string{
+	apikey.ScopeWrite:   "upload points",
+	apikey.ScopeRead:    "read summaries or devices",
+	apikey.ScopeMetrics: "read the metrics",
 }
 
 // apiKeyOf returns the key of an authorized request, nil when
 // authentication is off.
-func apiKeyOf(c *gin.Context) *APIKey {
+func apiKeyOf(c *gin.Context) *apikey.Key {
 	v, _ := c.Get(keyCtx)
-	k, _ := v.(*APIKey)
+	k, _ := v.(*apikey.Key)
 	return k
 }
 
@@ -140,7 +108,7 @@ func keyID(c *gin.Context) string {
 }
 
 // allowDevice answers 403 and returns false when the request's key may not
-// read or write device id (see APIKey.Prefixes).
+// read or write device id (see apikey.Key.Prefixes).
 func (h *handlers) allowDevice(c *gin.Context, id, verb string) bool {
 	k := apiKeyOf(c)
 	if k == nil || k.Allows(id) {
@@ -148,7 +116,7 @@ func (h *handlers) allowDevice(c *gin.Context, id, verb string) bool {
 	}
 	h.refuse(c, refusedDevice, k)
 	abortError(c, http.StatusForbidden, fmt.Sprintf("the API key %q may only %s devices whose id starts with %s; device %q is not one of them",
-		k.ID, verb, k.prefixList(), id))
+		k.ID, verb, k.PrefixList(), id))
 	return false
 }
 
@@ -161,7 +129,7 @@ func (h *handlers) allowAllDevices(c *gin.Context) bool {
 	}
 	h.refuse(c, refusedDevice, k)
 	abortError(c, http.StatusForbidden, fmt.Sprintf("the API key %q may only read devices whose id starts with %s; "+
-		"give device_id (a summary of all devices would include the others)", k.ID, k.prefixList()))
+		"give device_id (a summary of all devices would include the others)", k.ID, k.PrefixList()))
 	return false
 }
 
@@ -185,7 +153,7 @@ func (h *handlers) allowUploadDevices(c *gin.Context, devices func(int) string, 
 		}
 		if bad++; bad <= maxDeviceDetails {
 			details = append(details, errorDetail{Index: &i, Field: "device_id",
-				Message: fmt.Sprintf("device %q does not start with %s", id, k.prefixList())})
+				Message: fmt.Sprintf("device %q does not start with %s", id, k.PrefixList())})
 		}
 	}
 	if bad == 0 {
@@ -196,14 +164,14 @@ func (h *handlers) allowUploadDevices(c *gin.Context, devices func(int) string, 
 	}
 	h.refuse(c, refusedDevice, k)
 	abortError(c, http.StatusForbidden, fmt.Sprintf("the API key %q may only write devices whose id starts with %s; nothing was stored",
-		k.ID, k.prefixList()), details...)
+		k.ID, k.PrefixList()), details...)
 	return false
 }
 
 // refuse counts and logs (at debug level: a flood of bad requests must not
 // flood the logs) a request refused for reason, with the key's id, never
 // the key.
-func (h *handlers) refuse(c *gin.Context, reason string, k *APIKey) {
+func (h *handlers) refuse(c *gin.Context, reason string, k *apikey.Key) {
 	id := ""
 	if k != nil {
 		id = k.ID
@@ -215,7 +183,7 @@ func (h *handlers) refuse(c *gin.Context, reason string, k *APIKey) {
 // OpenWarning returns the start-up warning of a service that anyone who
 // reaches it may use: authentication off on an address other than
 // loopback. "" when there is nothing to warn about.
-func (c *Config) OpenWarning(keys *KeySet) string {
+func (c *Config) OpenWarning(keys *apikey.Set) string {
 	if keys != nil || isLoopback(c.HTTPAddr) {
 		return ""
 	}

@@ -6,9 +6,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/geostream/geostream/ingest-svc/internal/apikey"
 )
 
-// The API keys of the tests (each at least MinKeyLen characters).
+// The API keys of the tests (each at least apikey.MinLen characters).
 const (
 	keyWriter  = "gs_writer-key-000000000000000000000000000000"
 	keyReader  = "gs_reader-key-000000000000000000000000000000"
@@ -21,17 +23,17 @@ const (
 // testKeyDefs defines the test keys in the key-file format.
 func testKeyDefs() string {
 	return strings.Join([]string{
-		"writer " + HashKey(keyWriter) + " write",
-		"reader " + HashKey(keyReader) + " read",
-		"truck " + HashKey(keyTruck) + " write,read truck-",
-		"prom " + HashKey(keyMetrics) + " metrics",
-		"all " + HashKey(keyAll) + " write,read,metrics",
+		"writer " + apikey.Hash(keyWriter) + " write",
+		"reader " + apikey.Hash(keyReader) + " read",
+		"truck " + apikey.Hash(keyTruck) + " write,read truck-",
+		"prom " + apikey.Hash(keyMetrics) + " metrics",
+		"all " + apikey.Hash(keyAll) + " write,read,metrics",
 	}, "\n")
 }
 
-func testKeySet(t *testing.T) *KeySet {
+func testKeySet(t *testing.T) *apikey.Set {
 	t.Helper()
-	ks, err := LoadKeys("", testKeyDefs())
+	ks, err := apikey.Load("", testKeyDefs())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func TestAuthRefusals(t *testing.T) {
 	tests = append(tests, []tc{
 		{name: "key too short", method: "GET", path: "/retrieve", header: bearer("short"), status: 401,
 			errHas: "not valid", wwwAuth: "invalid_token"},
-		{name: "a known key's hash as the key", method: "GET", path: "/retrieve", header: bearer(HashKey(keyReader)), status: 401,
+		{name: "a known key's hash as the key", method: "GET", path: "/retrieve", header: bearer(apikey.Hash(keyReader)), status: 401,
 			errHas: "not valid"},
 		{name: "basic scheme", method: "GET", path: "/retrieve", header: http.Header{"Authorization": {"Basic " + keyReader}},
 			status: 401, errHas: "not valid", detailHas: "Bearer scheme"},
@@ -323,5 +325,35 @@ func TestIdempotencyKeysPerAPIKey(t *testing.T) {
 	}
 	if n := e.streamLen(); n != 2 {
 		t.Errorf("%d points stored, want 2", n)
+	}
+}
+
+func TestOpenWarning(t *testing.T) {
+	ks := testKeySet(t)
+	for _, tt := range []struct {
+		addr string
+		keys *apikey.Set
+		warn bool
+	}{
+		{"127.0.0.1:8080", nil, false},
+		{"127.0.0.2:8080", nil, false},
+		{"localhost:8080", nil, false},
+		{"[::1]:8080", nil, false},
+		{"0.0.0.0:8080", nil, true},
+		{":8080", nil, true},
+		{"[::]:8080", nil, true},
+		{"10.1.2.3:8080", nil, true},
+		{"ingest.example:8080", nil, true},
+		{"0.0.0.0:8080", ks, false},
+	} {
+		c := Config{}
+		c.HTTPAddr = tt.addr
+		w := c.OpenWarning(tt.keys)
+		if (w != "") != tt.warn {
+			t.Errorf("%s, keys %v: warning %q, want one: %v", tt.addr, tt.keys != nil, w, tt.warn)
+		}
+		if w != "" && !strings.Contains(w, "AUTHENTICATION IS OFF") {
+			t.Errorf("warning %q is not loud", w)
+		}
 	}
 }

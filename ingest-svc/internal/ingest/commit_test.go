@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/streamkit/redistest"
 	"github.com/geostream/geostream/streamkit/scripts"
 )
 
@@ -88,7 +89,7 @@ func TestGroupCommitCoalesces(t *testing.T) {
 		})
 	}
 	// The first call is held until every request is in it or queued behind it.
-	waitFor(t, func() bool { return hook.calls.Load() == 1 && hook.requests.Load()+int64(e.commit.queued(2)) == n })
+	redistest.WaitFor(t, 5*time.Second, "the first call and the rest queued", func() bool { return hook.calls.Load() == 1 && hook.requests.Load()+int64(e.commit.queued(2)) == n })
 	close(hook.gate)
 	wg.Wait()
 	close(codes)
@@ -115,7 +116,7 @@ func TestGroupCommitOneRoundTrip(t *testing.T) {
 		return fmt.Sprintf(`{"latitude":%d,"longitude":2,"device_id":%q}`, i, e.deviceIn(p))
 	}
 	go e.upload(one(0, 0))
-	waitFor(t, func() bool { return hook.trips.Load() == 1 })
+	redistest.WaitFor(t, 5*time.Second, "the round trip to be held", func() bool { return hook.trips.Load() == 1 })
 	var wg sync.WaitGroup
 	for p := range 4 {
 		for i := range 5 {
@@ -126,7 +127,7 @@ func TestGroupCommitOneRoundTrip(t *testing.T) {
 			})
 		}
 	}
-	waitFor(t, func() bool { return e.commit.queued(0)+e.commit.queued(1)+e.commit.queued(2)+e.commit.queued(3) == 20 })
+	redistest.WaitFor(t, 5*time.Second, "20 batches queued", func() bool { return e.commit.queued(0)+e.commit.queued(1)+e.commit.queued(2)+e.commit.queued(3) == 20 })
 	close(hook.gate)
 	wg.Wait()
 	if trips, calls := hook.trips.Load(), hook.calls.Load(); trips != 2 || calls != 5 {
@@ -151,7 +152,7 @@ func TestGroupCommitCallSize(t *testing.T) {
 		return "[" + strings.Join(pts, ",") + "]"
 	}
 	go e.upload(batch(0))
-	waitFor(t, func() bool { return hook.trips.Load() == 1 })
+	redistest.WaitFor(t, 5*time.Second, "the round trip to be held", func() bool { return hook.trips.Load() == 1 })
 	var wg sync.WaitGroup
 	for lat := 1; lat <= 3; lat++ {
 		wg.Go(func() {
@@ -159,7 +160,7 @@ func TestGroupCommitCallSize(t *testing.T) {
 				t.Errorf("status %d: %s", rec.Code, rec.Body)
 			}
 		})
-		waitFor(t, func() bool { return e.commit.queued(1) == lat }) // queued in order
+		redistest.WaitFor(t, 5*time.Second, "the batch queued", func() bool { return e.commit.queued(1) == lat }) // queued in order
 	}
 	close(hook.gate)
 	wg.Wait()
@@ -186,7 +187,7 @@ func TestGroupCommitTimedOutRequestIsNotSent(t *testing.T) {
 	one := fmt.Sprintf(`{"latitude":1,"longitude":2,"device_id":%q}`, dev)
 	first := make(chan int, 1)
 	go func() { first <- e.upload(one).Code }()
-	waitFor(t, func() bool { return hook.calls.Load() == 1 }) // the first call is held in the hook
+	redistest.WaitFor(t, 5*time.Second, "the first call to be held", func() bool { return hook.calls.Load() == 1 }) // the first call is held in the hook
 
 	start := time.Now()
 	rec := e.upload(one) // queued behind the held call until its deadline
@@ -205,7 +206,7 @@ func TestGroupCommitTimedOutRequestIsNotSent(t *testing.T) {
 	}
 	// The held call went on late (its point may or may not be stored, as
 	// its 503 said); the timed-out queued request was never sent.
-	waitFor(t, func() bool { return e.commit.idle() })
+	redistest.WaitFor(t, 5*time.Second, "the committer to be idle", func() bool { return e.commit.idle() })
 	if got := hook.calls.Load(); got != 1 {
 		t.Errorf("%d script calls, want 1: the timed-out request was sent", got)
 	}
@@ -224,7 +225,7 @@ func TestGroupCommitKeysInOneCall(t *testing.T) {
 	body := fmt.Sprintf(`{"latitude":1,"longitude":2,"timestamp":"2025-01-23T11:00:00Z","device_id":%q}`, dev)
 	// Hold a call so that the next four requests share the next one.
 	go e.upload(body)
-	waitFor(t, func() bool { return hook.calls.Load() == 1 })
+	redistest.WaitFor(t, 5*time.Second, "the first call to be held", func() bool { return hook.calls.Load() == 1 })
 	// checkKey sends no script, so it is not held.
 	type answer struct {
 		code     int
@@ -238,7 +239,7 @@ func TestGroupCommitKeysInOneCall(t *testing.T) {
 			rec := e.upload(body, headers[i]...)
 			results[i] <- answer{rec.Code, rec.Header().Get("Idempotent-Replayed") == "true"}
 		}()
-		waitFor(t, func() bool { return e.commit.queued(3) == i+1 }) // queue them in order
+		redistest.WaitFor(t, 5*time.Second, "the batch queued", func() bool { return e.commit.queued(3) == i+1 }) // queue them in order
 	}
 	close(hook.gate)
 	got := make([]answer, len(results))
@@ -280,17 +281,6 @@ func (c *committer) queued(p int) int {
 	return n
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 5 s")
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // While maxQueued batches wait (Redis hangs, requests time out but their
 // batches stay queued), a new upload is refused at once with a 503 and its
 // batch is not queued: the queue cannot grow without bound.
@@ -299,7 +289,7 @@ func TestGroupCommitQueueBound(t *testing.T) {
 	e := newHookedEnv(t, hook, func(c *RouterConfig) { c.RedisTimeout = 200 * time.Millisecond })
 	one := fmt.Sprintf(`{"latitude":1,"longitude":2,"device_id":%q}`, e.deviceIn(0))
 	go e.upload(one)
-	waitFor(t, func() bool { return hook.trips.Load() == 1 }) // the round trip is held
+	redistest.WaitFor(t, 5*time.Second, "the round trip to be held", func() bool { return hook.trips.Load() == 1 }) // the round trip is held
 	// Fill the queue directly: as if maxQueued requests had timed out.
 	e.commit.mu.Lock()
 	for range maxQueued {
@@ -316,7 +306,7 @@ func TestGroupCommitQueueBound(t *testing.T) {
 		t.Errorf("%d batches queued, want %d: the refused one was queued", n, maxQueued)
 	}
 	close(hook.gate)
-	waitFor(t, func() bool { return e.commit.idle() })
+	redistest.WaitFor(t, 5*time.Second, "the committer to be idle", func() bool { return e.commit.idle() })
 	if trips := hook.trips.Load(); trips != 1 {
 		t.Errorf("%d round trips, want 1: the expired batches were sent", trips)
 	}

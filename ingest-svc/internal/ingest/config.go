@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/geostream/geostream/ingest-svc/internal/apikey"
 	"github.com/geostream/geostream/streamkit/envflag"
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/service"
@@ -299,7 +300,7 @@ type Config struct {
 	MaxHeaderBytes int
 
 	// APIKeysFile and APIKeys (the environment's GEOSTREAM_API_KEYS) hold
-	// API key definitions (see ParseKeys); with either set, every API
+	// API key definitions (see apikey.Parse); with either set, every API
 	// request needs a key. Secret: APIKeys is masked in logs.
 	APIKeysFile, APIKeys string
 	// RequireAuth refuses to start without API keys, so that a deployment
@@ -381,5 +382,5 @@ func (c *Config) HTTPServer(h http.Handler) *http.Server {
 }
 
 // Keys loads the configured API keys: nil when none is configured
-// (authentication off). See LoadKeys.
-func (c *Config) Keys() (*KeySet, error) { return LoadKeys(c.APIKeysFile, c.APIKeys) }
+// (authentication off). See apikey.Load.
+func (c *Config) Keys() (*apikey.Set, error) { return apikey.Load(c.APIKeysFile, c.APIKeys) }

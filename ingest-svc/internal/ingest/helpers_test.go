@@ -20,6 +20,8 @@ import (
 	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/redisconn"
+	"github.com/geostream/geostream/streamkit/scripts"
 	"github.com/geostream/geostream/streamkit/window"
 )
 
@@ -197,4 +199,28 @@ func sumsOf(pts ...point.Point) agg.Sums {
 		s.AddPoint(p)
 	}
 	return s
+}
+
+// startAPI serves the router on the real Redis at url (its own
+// connections, timeouts of cfg.RedisTimeout), with schema pinned and the
+// append script loaded, until the test ends.
+func startAPI(t *testing.T, url string, cfg RouterConfig, schema *keys.Schema) *httptest.Server {
+	t.Helper()
+	conn, err := redisconn.Open(url, redisconn.Options{
+		MaxRetries: -1, DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx := context.Background()
+	if err := redisconn.CheckMeta(ctx, conn.Client, schema); err != nil {
+		t.Fatal(err)
+	}
+	if err := scripts.Append.Load(ctx, conn.Client).Err(); err != nil {
+		t.Fatal(err)
+	}
+	api := httptest.NewServer(NewRouter(cfg, Deps{Redis: conn.Client, Schema: schema}))
+	t.Cleanup(api.Close)
+	return api
 }

@@ -1,20 +1,16 @@
 package ingest
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/geostream/geostream/streamkit/keys"
-	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/redistest"
-	"github.com/geostream/geostream/streamkit/scripts"
 )
 
 // TestIntegrationRealRedis runs the API over HTTP on a real redis-server:
@@ -28,26 +24,11 @@ func TestIntegrationRealRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	cfg := DefaultRouterConfig()
 	cfg.RedisTimeout = 500 * time.Millisecond
-	conn, err := redisconn.Open(srv.URL(), redisconn.Options{
-		MaxRetries: -1, DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	schema, err := keys.New(fmt.Sprintf("it%d", time.Now().UnixNano()), 4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := redisconn.CheckMeta(ctx, conn.Client, schema); err != nil {
-		t.Fatal(err)
-	}
-	if err := scripts.Append.Load(ctx, conn.Client).Err(); err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(NewRouter(cfg, Deps{Redis: conn.Client, Schema: schema}))
-	t.Cleanup(api.Close)
+	api := startAPI(t, srv.URL(), cfg, schema)
 	e := &env{t: t, rdb: srv.Client(), schema: schema, cfg: cfg}
 
 	post := func(body, key string) (int, string, error) {

@@ -6,15 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/geostream/geostream/streamkit/keys"
-	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/redistest"
-	"github.com/geostream/geostream/streamkit/scripts"
 )
 
 func TestValidateReplicas(t *testing.T) {
@@ -52,53 +49,28 @@ func TestReplicaAcksRealRedis(t *testing.T) {
 	cfg := DefaultRouterConfig()
 	cfg.RedisTimeout = 1500 * time.Millisecond
 	cfg.MinReplicasAcked, cfg.ReplicaAckTimeout = 1, 300*time.Millisecond
-	conn, err := redisconn.Open(primary.URL(), redisconn.Options{MaxRetries: -1, ReadTimeout: cfg.RedisTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
 	schema, err := keys.New("rep", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := redisconn.CheckMeta(ctx, conn.Client, schema); err != nil {
-		t.Fatal(err)
-	}
-	if err := scripts.Append.Load(ctx, conn.Client).Err(); err != nil {
-		t.Fatal(err)
-	}
-	api := httptest.NewServer(NewRouter(cfg, Deps{Redis: conn.Client, Schema: schema}))
-	t.Cleanup(api.Close)
+	api := startAPI(t, primary.URL(), cfg, schema)
 	// A second ingest instance with its own connections: a retry landing
 	// there replays, and must still wait for the replica. (On Redis 7.0
 	// WAIT covers every write before any command of the connection, so this
 	// retry answers 503 even without the fence; the fence is for 7.2 and
 	// later, where TestReplayFenceWaitsForTheReplica shows it is needed.)
-	conn2, err := redisconn.Open(primary.URL(), redisconn.Options{MaxRetries: -1, ReadTimeout: cfg.RedisTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn2.Close() })
-	api2 := httptest.NewServer(NewRouter(cfg, Deps{Redis: conn2.Client, Schema: schema}))
-	t.Cleanup(api2.Close)
+	api2 := startAPI(t, primary.URL(), cfg, schema)
 	post := func(body, key string) (int, http.Header, string) {
 		t.Helper()
 		return postTo(t, api.URL, body, key)
 	}
 	// Wait until the replica is in sync.
 	rc := replica.Client()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	redistest.WaitFor(t, 10*time.Second, "the replica in sync", func() bool {
 		info, _ := rc.Info(ctx, "replication").Result()
-		if strings.Contains(info, "master_link_status:up") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("replica not in sync")
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return strings.Contains(info, "master_link_status:up")
+	})
 	if code, _, b := postTo(t, api2.URL, `{"latitude":0,"longitude":0,"device_id":"warm"}`, ""); code != 200 {
 		t.Fatalf("upload through the second instance: %d %s", code, b)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/ingest-svc/internal/apikey"
 	"github.com/geostream/geostream/ingest-svc/internal/web"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/metrics"
@@ -37,7 +38,7 @@ type Deps struct {
 	Metrics *Metrics
 	// Keys are the API keys; nil turns authentication off (every request
 	// is let in, rate limits apply per client IP with RateLimitByIP).
-	Keys *KeySet
+	Keys *apikey.Set
 }
 
 // handlers serves the API; each route is one of its methods.
@@ -49,7 +50,7 @@ type handlers struct {
 	now    func() time.Time
 	wins   window.Set
 	m      *Metrics
-	keys   *KeySet
+	keys   *apikey.Set
 
 	// inFlight holds a token per API request being served (MaxInFlight).
 	inFlight chan struct{}
@@ -129,16 +130,16 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 	e.NoMethod(h.noMethod)
 
 	write := func(f gin.HandlerFunc) []gin.HandlerFunc {
-		return []gin.HandlerFunc{h.limitInFlight, h.authorize(ScopeWrite), h.limitClientInFlight, f} // upload rate-limits by points itself
+		return []gin.HandlerFunc{h.limitInFlight, h.authorize(apikey.ScopeWrite), h.limitClientInFlight, f} // upload rate-limits by points itself
 	}
 	read := func(f gin.HandlerFunc) []gin.HandlerFunc {
-		return []gin.HandlerFunc{h.limitInFlight, h.authorize(ScopeRead), h.limitClientInFlight, h.limitReads, f}
+		return []gin.HandlerFunc{h.limitInFlight, h.authorize(apikey.ScopeRead), h.limitClientInFlight, h.limitReads, f}
 	}
 	e.POST("/upload", write(h.upload)...)
 	// The device apps' URLs (docs/devices.md): keys also as Basic auth or
 	// in the URL, since the apps cannot all send a Bearer header.
 	device := func(f gin.HandlerFunc) []gin.HandlerFunc {
-		return []gin.HandlerFunc{h.limitInFlight, h.authorizeWith(ScopeWrite, deviceKey, msgDeviceKey), h.limitClientInFlight, f}
+		return []gin.HandlerFunc{h.limitInFlight, h.authorizeWith(apikey.ScopeWrite, apikey.DeviceApps, msgDeviceKey), h.limitClientInFlight, f}
 	}
 	e.POST("/owntracks", device(h.owntracks)...)
 	e.GET("/osmand", device(h.osmand)...)
@@ -157,7 +158,7 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 	if cfg.MetricsPublic {
 		e.GET("/metrics", metricsHandler)
 	} else {
-		e.GET("/metrics", h.authorize(ScopeMetrics), metricsHandler)
+		e.GET("/metrics", h.authorize(apikey.ScopeMetrics), metricsHandler)
 	}
 	return e, h
 }

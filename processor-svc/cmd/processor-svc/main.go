@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	"github.com/geostream/geostream/processor-svc/internal/processor"
-	"github.com/geostream/geostream/streamkit/envflag"
 	"github.com/geostream/geostream/streamkit/metrics"
 	"github.com/geostream/geostream/streamkit/redisconn"
 	"github.com/geostream/geostream/streamkit/service"
@@ -43,27 +41,11 @@ func main() {
 // Redis and processes the streams until ctx is done. Logs go to stdout; flag
 // errors and -h (which returns nil) to stderr.
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdout, stderr io.Writer) error {
-	fs := envflag.New("processor-svc", lookupEnv)
-	fs.SetOutput(stderr)
 	var cfg processor.Config
-	cfg.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+	log, err := service.Setup("processor-svc", &cfg, "", args, lookupEnv, stdout, stderr)
+	if log == nil || err != nil {
+		return err // nil after -h
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q: every setting is a flag", fs.Args())
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	log, err := cfg.Logger(stdout)
-	if err != nil {
-		return err
-	}
-	log.Info("starting processor-svc", fs.Effective()...)
 	ln, err := cfg.Listen()
 	if err != nil {
 		return err

@@ -91,13 +91,16 @@ func TestRunLogsEffectiveConfig(t *testing.T) {
 	m.RequireAuth("s3cret")
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr strings.Builder
+	w := &syncWriter{w: &stdout}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--http-addr", "127.0.0.1:0", "--log-format", "json"},
 			envOf(map[string]string{"GEOSTREAM_REDIS_URL": "redis://:s3cret@" + m.Addr(), "GEOSTREAM_CONSUMER": "c1"}),
-			&syncWriter{w: &stdout}, &stderr)
+			w, &stderr)
 	}()
-	redistest.WaitFor(t, 10*time.Second, "the processor to start", func() bool { return m.Exists("gs:meta") })
+	// "processing" is logged once the groups exist: a cancel before would
+	// end the start-up with the error of the call it cancels.
+	redistest.WaitFor(t, 10*time.Second, "the processor to start", func() bool { return w.contains(`"msg":"processing"`) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)

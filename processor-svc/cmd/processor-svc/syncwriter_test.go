@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strings"
 	"sync"
 )
 
@@ -16,4 +17,12 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// contains reports whether what was written holds sub; the writer must be
+// a strings.Builder.
+func (s *syncWriter) contains(sub string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Contains(s.w.(*strings.Builder).String(), sub)
 }

@@ -1,17 +1,12 @@
 package apitest
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
-	"time"
 
-	"github.com/geostream/geostream/streamkit/geo"
 	"github.com/geostream/geostream/streamkit/point"
 )
 
@@ -37,9 +32,27 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, "request body is larger than 8 MiB")
 		return
 	}
-	pts, err := parse(body, ct == "application/x-ndjson")
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid upload", err.Error())
+	kind := point.BodyJSON
+	if ct == "application/x-ndjson" {
+		kind = point.BodyNDJSON
+	}
+	// The API's own decoder, so that the fake accepts and refuses what the
+	// API does.
+	pts, err := point.DecodeBytes(body, kind, point.DecodeOptions{})
+	var de *point.DecodeError
+	switch {
+	case errors.Is(err, point.ErrTooManyPoints):
+		writeError(w, http.StatusRequestEntityTooLarge, "the request holds too many points; split the batch into smaller requests")
+		return
+	case errors.As(err, &de):
+		details := make([]any, len(de.Details))
+		for i, d := range de.Details {
+			details[i] = map[string]string{"message": d.String()}
+		}
+		writeError(w, http.StatusBadRequest, "the request body holds invalid points; nothing was stored", details...)
+		return
+	case err != nil:
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 
@@ -110,89 +123,4 @@ func validKey(k string) bool {
 		}
 	}
 	return true
-}
-
-// wirePoint is the API's JSON point; pointers tell "absent" from zero.
-type wirePoint struct {
-	Timestamp *string  `json:"timestamp"`
-	Latitude  *float64 `json:"latitude"`
-	Longitude *float64 `json:"longitude"`
-	DeviceID  *string  `json:"device_id"`
-	Altitude  *float64 `json:"altitude"`
-	Speed     *float64 `json:"speed"`
-	Heading   *float64 `json:"heading"`
-	Accuracy  *float64 `json:"accuracy"`
-}
-
-// parse decodes a body as the contract says: one object, an array, or one
-// object per line; unknown fields and out-of-range values reject the
-// whole batch.
-func parse(body []byte, ndjson bool) ([]point.Point, error) {
-	var raws []json.RawMessage
-	switch {
-	case ndjson:
-		sc := bufio.NewScanner(bytes.NewReader(body))
-		sc.Buffer(nil, MaxBody)
-		for sc.Scan() {
-			if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
-				raws = append(raws, append(json.RawMessage(nil), line...))
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return nil, err
-		}
-	case len(bytes.TrimSpace(body)) > 0 && bytes.TrimSpace(body)[0] == '[':
-		if err := json.Unmarshal(body, &raws); err != nil {
-			return nil, err
-		}
-	default:
-		raws = []json.RawMessage{body}
-	}
-	if len(raws) == 0 {
-		return nil, errors.New("no points")
-	}
-	pts := make([]point.Point, len(raws))
-	for i, raw := range raws {
-		p, err := parsePoint(raw)
-		if err != nil {
-			return nil, fmt.Errorf("item %d: %w", i, err)
-		}
-		pts[i] = p
-	}
-	return pts, nil
-}
-
-func parsePoint(raw json.RawMessage) (point.Point, error) {
-	var w wirePoint
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
-		return point.Point{}, err
-	}
-	if w.Latitude == nil || w.Longitude == nil {
-		return point.Point{}, errors.New("latitude and longitude are required")
-	}
-	p := point.Point{DeviceID: point.DefaultDevice, TimeMs: time.Now().UnixMilli()}
-	var err error
-	if p.LatE7, err = geo.LatitudeE7(*w.Latitude); err != nil {
-		return p, fmt.Errorf("latitude: %w", err)
-	}
-	if p.LonE7, err = geo.LongitudeE7(*w.Longitude); err != nil {
-		return p, fmt.Errorf("longitude: %w", err)
-	}
-	if w.DeviceID != nil {
-		if err := point.ValidDeviceID(*w.DeviceID); err != nil {
-			return p, err
-		}
-		p.DeviceID = *w.DeviceID
-	}
-	if w.Timestamp != nil {
-		t, err := time.Parse(time.RFC3339Nano, *w.Timestamp)
-		if err != nil {
-			return p, fmt.Errorf("timestamp: %w", err)
-		}
-		p.TimeMs = t.UnixMilli()
-	}
-	p.Extras = point.Extras{Altitude: w.Altitude, Speed: w.Speed, Heading: w.Heading, Accuracy: w.Accuracy}
-	return p, nil
 }

@@ -30,8 +30,8 @@ func TestRunExpiresKeys(t *testing.T) {
 	})
 	c := redis.NewClient(&redis.Options{Addr: addr})
 	defer c.Close()
-	if err := redistest.WaitPing(c, nil, 5*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	redistest.WaitFor(t, 5*time.Second, "embedded-redis answers PING", func() bool {
+		return c.Ping(context.Background()).Err() == nil
+	})
 	redistest.ExpectExpiry(t, c)
 }

@@ -13,7 +13,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -147,24 +146,13 @@ func (c *Cluster) run(n *Node, args []string) {
 	c.tb.Helper()
 	_, portStr, _ := net.SplitHostPort(n.Addr)
 	port, _ := strconv.Atoi(portStr)
-	n.done = make(chan struct{})
 	all := append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", n.Dir,
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
 		"--protected-mode", "yes", "--logfile", filepath.Join(n.Dir, "redis.log"),
 	}, args...)
-	n.cmd = exec.Command("redis-server", all...)
-	n.cmd.Dir = n.Dir
-	n.cmd.SysProcAttr = redistest.ChildProcAttr()
-	if err := n.cmd.Start(); err != nil {
-		c.tb.Fatalf("start redis-server: %v", err)
-	}
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(n.cmd, n.done)
-	if err := redistest.WaitPing(n.rdb, n.done, 10*time.Second); err != nil {
-		log, _ := os.ReadFile(filepath.Join(n.Dir, "redis.log"))
-		c.tb.Fatalf("redis-server on %s: %v\n%s", n.Addr, err, log)
-	}
+	n.cmd, n.done = redistest.Launch(c.tb, n.Addr, n.Dir, all...)
 }
 
 // WaitOK polls every node until each reports cluster_state:ok, all 16384

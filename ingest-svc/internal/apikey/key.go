@@ -1,4 +1,8 @@
-package ingest
+// Package apikey holds ingest-svc's API keys: their scopes and device-id
+// prefixes, the key file, the stored hash, new keys, and the key a request
+// presents. It knows net/http but no router; the HTTP answers (401, 403)
+// are the ingest package's.
+package apikey
 
 import (
 	"crypto/rand"
@@ -30,26 +34,26 @@ var allScopes = []Scope{ScopeWrite, ScopeRead, ScopeMetrics}
 
 // Bounds of API keys.
 const (
-	// MinKeyLen is the shortest key accepted in a request. Keys are stored
+	// MinLen is the shortest key accepted in a request. Keys are stored
 	// as SHA-256 hashes, which protect only keys too long to guess: a short
-	// key's hash could be reversed by trying every key. GenerateKey makes
+	// key's hash could be reversed by trying every key. Generate makes
 	// 46-character keys.
-	MinKeyLen = 32
-	// MaxKeyLen is the longest key accepted in a request.
-	MaxKeyLen = 256
-	// MaxKeyIDLen is the longest key id.
-	MaxKeyIDLen = 64
-	// MaxKeyPrefixes bounds the device-id prefixes of one key: GET /devices
+	MinLen = 32
+	// MaxLen is the longest key accepted in a request.
+	MaxLen = 256
+	// MaxIDLen is the longest key id.
+	MaxIDLen = 64
+	// MaxPrefixes bounds the device-id prefixes of one key: GET /devices
 	// costs one read per prefix and partition.
-	MaxKeyPrefixes = 16
-	// keyHashScheme starts a stored hash.
-	keyHashScheme = "sha256:"
+	MaxPrefixes = 16
+	// hashScheme starts a stored hash.
+	hashScheme = "sha256:"
 )
 
-// APIKey is one configured key: its id (for logs and metrics; never the
+// Key is one configured key: its id (for logs and metrics; never the
 // key itself), the SHA-256 of the key, its scopes and the device-id
 // prefixes it is limited to.
-type APIKey struct {
+type Key struct {
 	// ID names the key in logs, metrics and error answers.
 	ID string
 	// Scopes are what the key may do.
@@ -62,10 +66,10 @@ type APIKey struct {
 }
 
 // Has reports whether the key grants s.
-func (k *APIKey) Has(s Scope) bool { return slices.Contains(k.Scopes, s) }
+func (k *Key) Has(s Scope) bool { return slices.Contains(k.Scopes, s) }
 
 // Allows reports whether the key may write and read device id.
-func (k *APIKey) Allows(id string) bool {
+func (k *Key) Allows(id string) bool {
 	if len(k.Prefixes) == 0 {
 		return true
 	}
@@ -77,8 +81,8 @@ func (k *APIKey) Allows(id string) bool {
 	return false
 }
 
-// scopeList is the key's scopes as "read, write".
-func (k *APIKey) scopeList() string {
+// ScopeList returns the key's scopes as "read, write".
+func (k *Key) ScopeList() string {
 	s := make([]string, len(k.Scopes))
 	for i, sc := range k.Scopes {
 		s[i] = string(sc)
@@ -86,18 +90,18 @@ func (k *APIKey) scopeList() string {
 	return strings.Join(s, ", ")
 }
 
-// prefixList is the key's prefixes as "truck-, van-".
-func (k *APIKey) prefixList() string { return strings.Join(k.Prefixes, ", ") }
+// PrefixList returns the key's prefixes as "truck-, van-".
+func (k *Key) PrefixList() string { return strings.Join(k.Prefixes, ", ") }
 
-// KeySet is the configured API keys. A nil *KeySet means authentication is
+// Set is the configured API keys. A nil *Set means authentication is
 // off.
-type KeySet struct {
-	keys []*APIKey
+type Set struct {
+	keys []*Key
 }
 
-// NewKeySet checks that ids and hashes are unique and that there is at
+// NewSet checks that ids and hashes are unique and that there is at
 // least one key.
-func NewKeySet(keys []*APIKey) (*KeySet, error) {
+func NewSet(keys []*Key) (*Set, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("no API key is configured")
 	}
@@ -113,22 +117,22 @@ func NewKeySet(keys []*APIKey) (*KeySet, error) {
 		}
 		hashes[k.hash] = k.ID
 	}
-	return &KeySet{keys: keys}, nil
+	return &Set{keys: keys}, nil
 }
 
 // Len returns the number of keys.
-func (s *KeySet) Len() int { return len(s.keys) }
+func (s *Set) Len() int { return len(s.keys) }
 
 // Authenticate returns the key whose hash is the hash of presented, nil for
 // none. Every stored hash is compared, in constant time and without an
 // early exit, so that the time taken says nothing about which hash came
 // close.
-func (s *KeySet) Authenticate(presented string) *APIKey {
-	if len(presented) < MinKeyLen || len(presented) > MaxKeyLen {
+func (s *Set) Authenticate(presented string) *Key {
+	if len(presented) < MinLen || len(presented) > MaxLen {
 		return nil
 	}
 	sum := sha256.Sum256([]byte(presented))
-	var found *APIKey
+	var found *Key
 	for _, k := range s.keys {
 		if subtle.ConstantTimeCompare(sum[:], k.hash[:]) == 1 {
 			found = k
@@ -137,19 +141,19 @@ func (s *KeySet) Authenticate(presented string) *APIKey {
 	return found
 }
 
-// HashKey returns the stored form of a key: "sha256:" and the hex SHA-256
+// Hash returns the stored form of a key: "sha256:" and the hex SHA-256
 // of the key. SHA-256 (not bcrypt or argon2) because keys are random and
-// long (see MinKeyLen): nobody can guess one from its hash however fast the
+// long (see MinLen): nobody can guess one from its hash however fast the
 // hash is, and a slow hash on every request would hand any client a cheap
 // way to burn the server's CPU.
-func HashKey(key string) string {
+func Hash(key string) string {
 	sum := sha256.Sum256([]byte(key))
-	return keyHashScheme + hex.EncodeToString(sum[:])
+	return hashScheme + hex.EncodeToString(sum[:])
 }
 
-// GenerateKey returns a new random key: "gs_" and 32 random bytes in
+// Generate returns a new random key: "gs_" and 32 random bytes in
 // unpadded base64url (46 characters).
-func GenerateKey() (string, error) {
+func Generate() (string, error) {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("read random bytes: %w", err)

@@ -1,4 +1,4 @@
-package ingest
+package apikey
 
 import (
 	"bufio"
@@ -13,7 +13,7 @@ import (
 	"github.com/geostream/geostream/streamkit/point"
 )
 
-// ParseKeys reads API key definitions: one key per line (or separated by
+// Parse reads API key definitions: one key per line (or separated by
 // ';', for an environment variable), fields separated by spaces or tabs:
 //
 //	<id> sha256:<64 hex digits> <scopes> [<device-id prefixes>]
@@ -26,8 +26,8 @@ import (
 //
 // source names the input in errors ("file keys.txt"); errors name the
 // line and the field, never the line's content.
-func ParseKeys(r io.Reader, source string) ([]*APIKey, error) {
-	var keys []*APIKey
+func Parse(r io.Reader, source string) ([]*Key, error) {
+	var keys []*Key
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	line := 0
@@ -52,21 +52,21 @@ func ParseKeys(r io.Reader, source string) ([]*APIKey, error) {
 	return keys, nil
 }
 
-func parseKey(f []string) (*APIKey, error) {
+func parseKey(f []string) (*Key, error) {
 	if len(f) < 3 || len(f) > 4 {
 		return nil, fmt.Errorf("want <id> sha256:<hex> <scopes> [<prefixes>], got %d fields", len(f))
 	}
-	k := &APIKey{ID: f[0]}
-	if len(k.ID) > MaxKeyIDLen || point.ValidDeviceID(k.ID) != nil {
-		return nil, fmt.Errorf("the id must be 1-%d characters of A-Z a-z 0-9 . _ : -", MaxKeyIDLen)
+	k := &Key{ID: f[0]}
+	if len(k.ID) > MaxIDLen || point.ValidDeviceID(k.ID) != nil {
+		return nil, fmt.Errorf("the id must be 1-%d characters of A-Z a-z 0-9 . _ : -", MaxIDLen)
 	}
-	hexSum, ok := strings.CutPrefix(f[1], keyHashScheme)
+	hexSum, ok := strings.CutPrefix(f[1], hashScheme)
 	if !ok {
-		return nil, fmt.Errorf("key %s: the hash must start with %s (the key itself is never configured; see ingest-svc keygen)", k.ID, keyHashScheme)
+		return nil, fmt.Errorf("key %s: the hash must start with %s (the key itself is never configured; see ingest-svc keygen)", k.ID, hashScheme)
 	}
 	sum, err := hex.DecodeString(hexSum)
 	if err != nil || len(sum) != sha256.Size {
-		return nil, fmt.Errorf("key %s: the hash must be %s and 64 hex digits", k.ID, keyHashScheme)
+		return nil, fmt.Errorf("key %s: the hash must be %s and 64 hex digits", k.ID, hashScheme)
 	}
 	copy(k.hash[:], sum)
 	for _, s := range strings.Split(f[2], ",") {
@@ -87,8 +87,8 @@ func parseKey(f []string) (*APIKey, error) {
 			k.Prefixes = append(k.Prefixes, p)
 		}
 		k.Prefixes = minimalPrefixes(k.Prefixes)
-		if len(k.Prefixes) > MaxKeyPrefixes {
-			return nil, fmt.Errorf("key %s: more than %d device-id prefixes", k.ID, MaxKeyPrefixes)
+		if len(k.Prefixes) > MaxPrefixes {
+			return nil, fmt.Errorf("key %s: more than %d device-id prefixes", k.ID, MaxPrefixes)
 		}
 	}
 	return k, nil
@@ -113,31 +113,31 @@ func minimalPrefixes(ps []string) []string {
 // maxKeysFileBytes bounds the key file read at start-up.
 const maxKeysFileBytes = 1 << 20
 
-// LoadKeys reads the keys of a key file and of a definition string (the
-// environment's GEOSTREAM_API_KEYS), in the format of ParseKeys. Neither
+// Load reads the keys of a key file and of a definition string (the
+// environment's GEOSTREAM_API_KEYS), in the format of Parse. Neither
 // given: nil, authentication off. Given but holding no key: an error, so
 // that an empty or truncated file cannot turn authentication off.
-func LoadKeys(file, defs string) (*KeySet, error) {
+func Load(file, defs string) (*Set, error) {
 	if file == "" && strings.TrimSpace(defs) == "" {
 		return nil, nil
 	}
-	var keys []*APIKey
+	var keys []*Key
 	if file != "" {
 		f, err := os.Open(file)
 		if err != nil {
 			return nil, fmt.Errorf("API keys: %w", err)
 		}
 		defer f.Close()
-		ks, err := ParseKeys(io.LimitReader(f, maxKeysFileBytes), "file "+file)
+		ks, err := Parse(io.LimitReader(f, maxKeysFileBytes), "file "+file)
 		if err != nil {
 			return nil, err
 		}
 		keys = append(keys, ks...)
 	}
-	ks, err := ParseKeys(strings.NewReader(defs), "api-keys")
+	ks, err := Parse(strings.NewReader(defs), "api-keys")
 	if err != nil {
 		return nil, err
 	}
 	keys = append(keys, ks...)
-	return NewKeySet(keys)
+	return NewSet(keys)
 }
