@@ -160,8 +160,13 @@ func streamDeviceCounts(t *testing.T, rc *redis.Client) map[string]int64 {
 				t.Fatalf("xrange %s: %v", s.Stream(p), err)
 			}
 			for _, m := range msgs {
-				d, _ := m.Values[point.FieldDevice].(string)
-				out[d]++
+				pts, _, err := point.DecodeEntry(m.Values, nil) // packed and legacy entries
+				if err != nil {
+					t.Fatalf("%s entry %s: %v", s.Stream(p), m.ID, err)
+				}
+				for _, pt := range pts {
+					out[pt.DeviceID]++
+				}
 			}
 			if len(msgs) < 5000 {
 				break
