@@ -20,13 +20,14 @@ import (
 // Fault 4 (docs/architecture.md#overload-and-outages):
 // no processor runs, so the partition streams
 // fill up. ingest-svc runs with --backlog-limit 1000: an upload to a
-// partition whose stream holds 1000 entries or more is refused with 503 and
+// partition holding 1000 uncounted points or more is refused with 503 and
 // Retry-After before anything is written to it. The simulator's verifier
 // keeps offering its 12,000 points (retrying), and once a partition is full
 // a flood of 200-point requests to that partition hammers ingest for four
 // seconds on top. Then:
-//   - no stream holds more than the limit plus one request's points
-//     (limit − 1 + 50: the check runs before a request's appends);
+//   - no partition holds more uncounted points than the limit plus one
+//     request's points (limit − 1 + 50: the check runs before each
+//     request's append, also inside a group-committed call);
 //   - every flood request got 503 with Retry-After, and Redis's used_memory
 //     stayed within 1 MiB of what it was when the limit was reached, while
 //     storing the flood would have taken tens of MB;
@@ -48,8 +49,8 @@ func TestFaultBacklogLimit(t *testing.T) {
 	// partitions' points may be stored, and its retry stores only the
 	// rest), so not every partition need fill up: wait for one.
 	full := -1
-	redistest.WaitFor(t, 30*time.Second, "a partition stream at the backlog limit", func() bool {
-		for p, n := range streamLens(t, rc) {
+	redistest.WaitFor(t, 30*time.Second, "a partition at the backlog limit", func() bool {
+		for p, n := range backlogPoints(t, rc) {
 			if n >= limit {
 				full = p
 				return true
@@ -102,14 +103,13 @@ func TestFaultBacklogLimit(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	// Without a processor nothing is removed, so the lengths now are the
+	// Without a processor nothing is counted, so the backlogs now are the
 	// largest they have been.
-	lens := streamLens(t, rc)
 	var maxLen int64
-	for p, n := range lens {
+	for p, n := range backlogPoints(t, rc) {
 		maxLen = max(maxLen, n)
 		if n > limit-1+batch {
-			t.Errorf("partition %d holds %d entries, more than limit %d − 1 + one request's %d points", p, n, limit, batch)
+			t.Errorf("partition %d holds %d uncounted points, more than limit %d − 1 + one request's %d points", p, n, limit, batch)
 		}
 	}
 	if grew := maxMem.Load() - memAtLimit; grew > memSlack {
@@ -134,7 +134,7 @@ func TestFaultBacklogLimit(t *testing.T) {
 
 	f := figures{faults: 1}
 	verifyFigures(&f, rep, countedTotal(t, rc))
-	f.add("backlog_limit", limit, "full_partition", full, "max_stream_len", maxLen, "bound", limit-1+batch,
+	f.add("backlog_limit", limit, "full_partition", full, "max_backlog_points", maxLen, "bound", limit-1+batch,
 		"used_memory_at_limit", memAtLimit, "used_memory_max", maxMem.Load(),
 		"flood_requests_503", floodReqs.Load(), "flood_points_refused", floodPoints.Load(),
 		"verifier_503", rep.Load.Errors["status_503"],

@@ -192,6 +192,22 @@ func streamLens(t *testing.T, rc *redis.Client) []int64 {
 	return out
 }
 
+// backlogPoints returns each partition's backlog counter: points appended
+// and not yet counted, what --backlog-limit is checked against.
+func backlogPoints(t *testing.T, rc *redis.Client) []int64 {
+	t.Helper()
+	s := mustSchema(t)
+	out := make([]int64, s.Partitions())
+	for p := range out {
+		n, err := rc.Get(context.Background(), s.Backlog(p)).Int64()
+		if err != nil && err != redis.Nil {
+			t.Fatalf("get %s: %v", s.Backlog(p), err)
+		}
+		out[p] = n
+	}
+	return out
+}
+
 // usedMemory returns Redis's used_memory in bytes.
 func usedMemory(ctx context.Context, rc *redis.Client) (int64, error) {
 	info, err := rc.Info(ctx, "memory").Result()

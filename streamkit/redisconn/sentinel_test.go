@@ -175,6 +175,14 @@ func TestReplicaAcksCluster(t *testing.T) {
 	if err != nil || replica == nil {
 		t.Fatalf("replica of %s: %v %v", frozenMaster.Addr, replica, err)
 	}
+	// go-redis fetches COMMAND info from a random node on first use and
+	// again after a failure: fetch it while every node answers, or a fetch
+	// from the frozen replica stalls a later call by the read timeout.
+	for _, k := range keyOf {
+		if err := conn.Client.Eval(ctx, "return redis.call('INCR', KEYS[1])", []string{k}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	replica.Stop()
 	defer replica.Cont()
 	for round := range 6 {

@@ -42,6 +42,9 @@
 --    later request with the key of an earlier one in the same call is a
 --    replay of it, exactly as if it had come in the next call.
 -- 4. The counter grows by exactly the points this call appended.
+-- 5. The limit is checked before each request of a call, counting the
+--    points of the call's earlier requests: no call leaves the backlog
+--    above limit − 1 + the points of one request.
 
 local stream, counter = KEYS[1], KEYS[2]
 local limit, group, nreq = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
@@ -56,6 +59,17 @@ for r = 1, nreq do
   if not ttl or ttl < 0 or not n or n < 1 or n % 1 ~= 0 or string.byte(seg, 1) ~= 2 then
     return redis.error_reply('ERR append: bad request at argument ' .. i)
   end
+end
+local stype = redis.call('TYPE', stream)['ok']
+if stype ~= 'stream' and stype ~= 'none' then
+  return redis.error_reply('WRONGTYPE append: ' .. stream .. ' is a ' .. stype .. ', not a stream')
+end
+-- Every marker is read here, before the first write, so that a marker key
+-- of the wrong type fails the call with nothing written.
+local prevs = {}
+for r = 1, nreq do
+  local ttl = tonumber(ARGV[4 + 4 * (r - 1)])
+  prevs[r] = ttl > 0 and redis.call('HMGET', KEYS[2 + r], 'n', 'fp') or {}
 end
 local pending = redis.call('GET', counter)
 if pending and not string.match(pending, '^%-?%d+$') then
@@ -97,11 +111,14 @@ local out, segs, total = {}, {}, 0
 for r = 1, nreq do
   local i = 4 + 4 * (r - 1)
   local ttl, fp, n = tonumber(ARGV[i]), ARGV[i + 1], tonumber(ARGV[i + 2])
-  local marker = KEYS[2 + r]
-  local prev = ttl > 0 and redis.call('HMGET', marker, 'n', 'fp') or {}
+  local marker, prev = KEYS[2 + r], prevs[r]
+  if not prev[1] and r > 1 and ttl > 0 then
+    -- an earlier request of this call may have written it (invariant 3)
+    prev = redis.call('HMGET', marker, 'n', 'fp')
+  end
   if prev[1] then
     out[#out + 1], out[#out + 2], out[#out + 3] = tonumber(prev[1]), 1, prev[2]
-  elseif full then
+  elseif full or (limit > 0 and pending + total >= limit) then
     out[#out + 1], out[#out + 2], out[#out + 3] = 0, 2, fp
   else
     segs[#segs + 1] = ARGV[i + 3]

@@ -124,6 +124,47 @@ func TestAppendAllOrNothing(t *testing.T) {
 	})
 }
 
+// A stream key of another type (a broken or foreign key, as a Cluster shard
+// that fails alone) fails the call before any write: no marker is left
+// behind, so the retry after the repair stores the points (append.lua,
+// invariant 1). The same for a marker key of the wrong type.
+func TestAppendWrongTypeWritesNothing(t *testing.T) {
+	backends.Each(t, func(t *testing.T, c *redis.Client) {
+		f := newFixture(t, c)
+		ctx := context.Background()
+		b := f.batchOf(randomPoints(rand.New(rand.NewPCG(15, 16)), 3, "a"), "k", "fp", 0)
+		if err := c.Set(ctx, f.schema.Stream(0), "not a stream", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.Run(ctx, c); err == nil || !redis.HasErrorPrefix(err, "WRONGTYPE") {
+			t.Fatalf("stream key is a string: err = %v, want WRONGTYPE", err)
+		}
+		if n, _ := c.Exists(ctx, f.schema.Idempotency(0, "k"), f.schema.Backlog(0)).Result(); n != 0 {
+			t.Fatalf("%d of marker and counter written by a failed call: its retry would be lost", n)
+		}
+		if err := c.Del(ctx, f.schema.Stream(0)).Err(); err != nil {
+			t.Fatal(err)
+		}
+		other := f.batchOf(randomPoints(rand.New(rand.NewPCG(17, 18)), 2, "a"), "bad", "", 0)
+		if err := c.Set(ctx, f.schema.Idempotency(0, "bad"), "x", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		var call AppendCall
+		call.Add(b)
+		call.Add(other)
+		if _, err := call.Run(ctx, c); err == nil {
+			t.Fatal("a marker key of the wrong type: want an error")
+		}
+		if n, _ := c.Exists(ctx, f.schema.Idempotency(0, "k"), f.schema.Stream(0)).Result(); n != 0 {
+			t.Fatalf("%d of the first request's marker and the stream written by a failed call", n)
+		}
+		c.Del(ctx, f.schema.Idempotency(0, "bad"))
+		if res, err := f.batchOf(randomPoints(rand.New(rand.NewPCG(15, 16)), 3, "a"), "k", "fp", 0).Run(ctx, c); err != nil || res.Stored != 3 {
+			t.Fatalf("retry after the repair: %+v, %v, want 3 stored", res, err)
+		}
+	})
+}
+
 // The limit counts points not yet counted by a processor: counting drains
 // the counter, points kept for replay (--retention) are not backlog, and a
 // counter that runs ahead of a group with nothing to count is reset.

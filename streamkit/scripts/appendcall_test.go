@@ -104,6 +104,23 @@ func TestAppendCallBacklog(t *testing.T) {
 		if n, _ := c.Exists(ctx, f.schema.Idempotency(0, "new")).Result(); n != 0 {
 			t.Error("marker written by a refused request: its retry would be lost")
 		}
+
+		// Under the limit at the start of the call, the requests that the
+		// call's earlier ones bring to it are refused (append.lua,
+		// invariant 5): backlog 4, limit 7, requests of 2 points each.
+		call = AppendCall{}
+		for range 3 {
+			call.Add(f.batchOf(randomPoints(r, 2, "a"), "", "", 7))
+		}
+		if res, err = call.Run(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Err != nil || res[1].Err != nil || !errors.Is(res[2].Err, ErrBacklog) {
+			t.Errorf("backlog 4 of 7 then 2+2+2 points: %v, %v, %v; want stored, stored, ErrBacklog", res[0].Err, res[1].Err, res[2].Err)
+		}
+		if n := f.counter(t); n != 8 {
+			t.Errorf("counter = %d, want 8 (limit − 1 + one request)", n)
+		}
 	})
 }
 
