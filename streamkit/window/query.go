@@ -19,12 +19,24 @@ const DefaultMaxBuckets = 2000
 // DefaultMaxSeries bounds the number of buckets of a series (interval).
 const DefaultMaxSeries = 1440
 
-// ErrBadQuery wraps every error of ParseQuery and Plan: the client's fault,
-// a 400.
+// ErrBadQuery is what every error of ParseQuery and Plan is (errors.Is):
+// the client's fault, a 400. Each is a *QueryError.
 var ErrBadQuery = errors.New("bad query")
 
-func badf(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrBadQuery, fmt.Sprintf(format, a...))
+// QueryError is a query the service cannot answer, and why, in words for
+// the client.
+type QueryError struct {
+	Msg string
+}
+
+func (e *QueryError) Error() string { return ErrBadQuery.Error() + ": " + e.Msg }
+
+// Is makes every QueryError match ErrBadQuery.
+func (e *QueryError) Is(target error) bool { return target == ErrBadQuery }
+
+// Badf returns a *QueryError with the formatted message.
+func Badf(format string, a ...any) error {
+	return &QueryError{Msg: fmt.Sprintf(format, a...)}
 }
 
 // Query is a parsed /retrieve request.
@@ -56,16 +68,16 @@ func ParseQuery(v url.Values, now time.Time, set Set) (Query, error) {
 		if !queryParams[k] {
 			unknown = append(unknown, k)
 		} else if len(vals) > 1 {
-			return q, badf("parameter %s is given %d times", k, len(vals))
+			return q, Badf("parameter %s is given %d times", k, len(vals))
 		}
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return q, badf("unknown parameter(s) %s; accepted: device_id, from, to, window, interval", strings.Join(unknown, ", "))
+		return q, Badf("unknown parameter(s) %s; accepted: device_id, from, to, window, interval", strings.Join(unknown, ", "))
 	}
 	if id, ok := v["device_id"]; ok {
 		if err := point.ValidDeviceID(id[0]); err != nil {
-			return q, badf("%v", err) // err names device_id
+			return q, Badf("%v", err) // err names device_id
 		}
 		q.DeviceID = id[0]
 	}
@@ -73,19 +85,19 @@ func ParseQuery(v url.Values, now time.Time, set Set) (Query, error) {
 	if s := v.Get("interval"); s != "" {
 		d, err := parseDuration(s)
 		if err != nil || d <= 0 {
-			return q, badf("interval %q: want a positive duration such as 1m, 1h or 1d", s)
+			return q, Badf("interval %q: want a positive duration such as 1m, 1h or 1d", s)
 		}
 		if d%unit != 0 {
-			return q, badf("interval %s: must be a multiple of the finest resolution %s", s, set.Finest().Name)
+			return q, Badf("interval %s: must be a multiple of the finest resolution %s", s, set.Finest().Name)
 		}
 		q.Interval, unit = d.Milliseconds(), d
 	}
 	w, from, to := v.Get("window"), v.Get("from"), v.Get("to")
 	if w != "" && (from != "" || to != "") {
-		return q, badf("give either window or from/to, not both")
+		return q, Badf("give either window or from/to, not both")
 	}
 	if to != "" && from == "" {
-		return q, badf("to needs from")
+		return q, Badf("to needs from")
 	}
 	um := unit.Milliseconds()
 	end := floorMs(now.UnixMilli(), um) + um // end of the current bucket
@@ -93,10 +105,10 @@ func ParseQuery(v url.Values, now time.Time, set Set) (Query, error) {
 	case w != "":
 		d, err := parseDuration(w)
 		if err != nil || d <= 0 {
-			return q, badf("window %q: want a positive duration such as 15m, 24h or 7d", w)
+			return q, Badf("window %q: want a positive duration such as 15m, 24h or 7d", w)
 		}
 		if d%unit != 0 {
-			return q, badf("window %s: must be a multiple of %s", w, unit)
+			return q, Badf("window %s: must be a multiple of %s", w, unit)
 		}
 		q.Ranged, q.From, q.To = true, end-d.Milliseconds(), end
 	case from != "":
@@ -111,20 +123,20 @@ func ParseQuery(v url.Values, now time.Time, set Set) (Query, error) {
 			}
 		}
 		if f >= t {
-			return q, badf("from must be before to")
+			return q, Badf("from must be before to")
 		}
 		if f%set.Finest().Size.Milliseconds() != 0 || t%set.Finest().Size.Milliseconds() != 0 {
-			return q, badf("from and to must fall on whole %s boundaries (the finest resolution kept), so that the answer is exact", set.Finest().Name)
+			return q, Badf("from and to must fall on whole %s boundaries (the finest resolution kept), so that the answer is exact", set.Finest().Name)
 		}
 		if q.Interval > 0 && (t-f)%q.Interval != 0 {
-			return q, badf("the range from %s to %s is not a whole number of intervals", from, to)
+			return q, Badf("the range from %s to %s is not a whole number of intervals", from, to)
 		}
 		q.Ranged, q.From, q.To = true, f, t
 	case q.Interval > 0:
-		return q, badf("interval needs a range: give window or from/to")
+		return q, Badf("interval needs a range: give window or from/to")
 	}
 	if q.Interval > 0 && (q.To-q.From)/q.Interval > DefaultMaxSeries {
-		return q, badf("the series would have %d buckets, more than %d; use a longer interval or a shorter range",
+		return q, Badf("the series would have %d buckets, more than %d; use a longer interval or a shorter range",
 			(q.To-q.From)/q.Interval, DefaultMaxSeries)
 	}
 	return q, nil
@@ -133,7 +145,7 @@ func ParseQuery(v url.Values, now time.Time, set Set) (Query, error) {
 func parseTime(name, s string) (int64, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return 0, badf("%s %q: want an RFC 3339 time such as 2025-01-23T12:00:00Z", name, s)
+		return 0, Badf("%s %q: want an RFC 3339 time such as 2025-01-23T12:00:00Z", name, s)
 	}
 	return t.UnixMilli(), nil
 }
@@ -175,13 +187,13 @@ func (s Set) Cover(from, to, nowMs int64, device bool, max int) ([]Bucket, error
 		if !found {
 			f := s.Finest()
 			if f.Start(pos) != pos {
-				return nil, badf("%s is not on a whole %s boundary", fmtMs(pos), f.Name)
+				return nil, Badf("%s is not on a whole %s boundary", fmtMs(pos), f.Name)
 			}
-			return nil, badf("buckets at %s that fit the range are no longer kept (retention per resolution: %s); %s",
+			return nil, Badf("buckets at %s that fit the range are no longer kept (retention per resolution: %s); %s",
 				fmtMs(pos), s.retentionText(device), s.coarserHint(pos, nowMs, device))
 		}
 		if len(out) > max {
-			return nil, badf("the range needs more than %d bucket reads; use a coarser interval or a shorter range", max)
+			return nil, Badf("the range needs more than %d bucket reads; use a coarser interval or a shorter range", max)
 		}
 	}
 	return out, nil

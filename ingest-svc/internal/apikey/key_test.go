@@ -3,40 +3,21 @@ package apikey
 import (
 	"strings"
 	"testing"
-)
 
-// The keys of the tests (each at least MinLen characters).
-const (
-	keyWriter  = "gs_writer-key-000000000000000000000000000000"
-	keyReader  = "gs_reader-key-000000000000000000000000000000"
-	keyTruck   = "gs_truck-key-0000000000000000000000000000000" // write,read, devices truck-*
-	keyMetrics = "gs_metrics-key-00000000000000000000000000000"
-	keyAll     = "gs_all-key-000000000000000000000000000000000"
-	keyUnknown = "gs_unknown-key-00000000000000000000000000000"
+	"github.com/geostream/geostream/ingest-svc/internal/apikey/apikeytest"
 )
-
-// testDefs defines the test keys in the key-file format.
-func testDefs() string {
-	return strings.Join([]string{
-		"writer " + Hash(keyWriter) + " write",
-		"reader " + Hash(keyReader) + " read",
-		"truck " + Hash(keyTruck) + " write,read truck-",
-		"prom " + Hash(keyMetrics) + " metrics",
-		"all " + Hash(keyAll) + " write,read,metrics",
-	}, "\n")
-}
 
 func TestAuthenticate(t *testing.T) {
-	ks, err := Load("", testDefs())
+	ks, err := Load("", apikeytest.Defs(Hash))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
 		presented, wantID string
 	}{
-		{keyWriter, "writer"}, {keyReader, "reader"}, {keyTruck, "truck"}, {keyAll, "all"},
-		{keyUnknown, ""}, {"", ""}, {keyWriter[:MinLen-1], ""}, {keyWriter + " ", ""},
-		{Hash(keyWriter), ""}, {strings.Repeat("x", MaxLen+1), ""},
+		{apikeytest.Writer, "writer"}, {apikeytest.Reader, "reader"}, {apikeytest.Truck, "truck"}, {apikeytest.All, "all"},
+		{apikeytest.Unknown, ""}, {"", ""}, {apikeytest.Writer[:MinLen-1], ""}, {apikeytest.Writer + " ", ""},
+		{Hash(apikeytest.Writer), ""}, {strings.Repeat("x", MaxLen+1), ""},
 	} {
 		got := ""
 		if k := ks.Authenticate(tt.presented); k != nil {

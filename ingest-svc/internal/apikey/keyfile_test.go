@@ -6,11 +6,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/geostream/geostream/ingest-svc/internal/apikey/apikeytest"
 )
 
 func TestParse(t *testing.T) {
-	h := Hash(keyWriter)
-	h2 := Hash(keyReader)
+	h := Hash(apikeytest.Writer)
+	h2 := Hash(apikeytest.Reader)
 	for _, tt := range []struct {
 		name    string
 		in      string
@@ -30,7 +32,7 @@ func TestParse(t *testing.T) {
 		{name: "five fields", in: "\n\na " + h + " read x y", wantErr: "line 3: want"},
 		{name: "bad id", in: "a/b " + h + " read", wantErr: "the id must be"},
 		{name: "long id", in: strings.Repeat("a", MaxIDLen+1) + " " + h + " read", wantErr: "the id must be"},
-		{name: "a key instead of its hash", in: "a " + keyWriter + " read", wantErr: "the hash must start with sha256:"},
+		{name: "a key instead of its hash", in: "a " + apikeytest.Writer + " read", wantErr: "the hash must start with sha256:"},
 		{name: "short hash", in: "a sha256:abcd read", wantErr: "64 hex digits"},
 		{name: "unknown scope", in: "a " + h + " admin", wantErr: `unknown scope "admin"`},
 		{name: "empty scope", in: "a " + h + " read,", wantErr: `unknown scope ""`},
@@ -43,7 +45,7 @@ func TestParse(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
 				}
-				if strings.Contains(err.Error(), keyWriter) || strings.Contains(err.Error(), h[10:]) {
+				if strings.Contains(err.Error(), apikeytest.Writer) || strings.Contains(err.Error(), h[10:]) {
 					t.Errorf("the error repeats the line's content: %v", err)
 				}
 				return
@@ -79,10 +81,10 @@ func TestLoad(t *testing.T) {
 		}
 		return p
 	}
-	good := write("keys.txt", "writer "+Hash(keyWriter)+" write\n")
+	good := write("keys.txt", "writer "+Hash(apikeytest.Writer)+" write\n")
 	empty := write("empty.txt", "# nothing yet\n")
-	dup := write("dup.txt", "writer "+Hash(keyReader)+" read\n")
-	sameHash := write("same.txt", "other "+Hash(keyWriter)+" read\n")
+	dup := write("dup.txt", "writer "+Hash(apikeytest.Reader)+" read\n")
+	sameHash := write("same.txt", "other "+Hash(apikeytest.Writer)+" read\n")
 	for _, tt := range []struct {
 		name, file, defs string
 		wantKeys         int
@@ -91,13 +93,13 @@ func TestLoad(t *testing.T) {
 		{name: "nothing configured: authentication off"},
 		{name: "blank environment: off", defs: "  \n"},
 		{name: "file", file: good, wantKeys: 1},
-		{name: "environment", defs: testDefs(), wantKeys: 5},
-		{name: "both", file: good, defs: "reader " + Hash(keyReader) + " read", wantKeys: 2},
+		{name: "environment", defs: apikeytest.Defs(Hash), wantKeys: 5},
+		{name: "both", file: good, defs: "reader " + Hash(apikeytest.Reader) + " read", wantKeys: 2},
 		{name: "empty file", file: empty, wantErr: "no API key is configured"},
 		{name: "missing file", file: filepath.Join(dir, "nope.txt"), wantErr: "no such file"},
-		{name: "id twice", file: good, defs: "writer " + Hash(keyReader) + " read", wantErr: `id "writer" is used twice`},
-		{name: "id twice in files", file: dup, defs: "writer " + Hash(keyWriter) + " read", wantErr: "used twice"},
-		{name: "same key twice", file: sameHash, defs: "writer " + Hash(keyWriter) + " write", wantErr: "same hash"},
+		{name: "id twice", file: good, defs: "writer " + Hash(apikeytest.Reader) + " read", wantErr: `id "writer" is used twice`},
+		{name: "id twice in files", file: dup, defs: "writer " + Hash(apikeytest.Writer) + " read", wantErr: "used twice"},
+		{name: "same key twice", file: sameHash, defs: "writer " + Hash(apikeytest.Writer) + " write", wantErr: "same hash"},
 		{name: "bad line names the file", file: write("bad.txt", "\nx y\n"), wantErr: "API keys (file " + dir},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,9 +3,7 @@ package ingest
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -178,32 +176,4 @@ func (h *handlers) refuse(c *gin.Context, reason string, k *apikey.Key) {
 	}
 	h.m.refused(reason, id)
 	h.log.Debug("request refused", "reason", reason, "key", id, "method", c.Request.Method, "path", c.Request.URL.Path)
-}
-
-// OpenWarning returns the start-up warning of a service that anyone who
-// reaches it may use: authentication off on an address other than
-// loopback. "" when there is nothing to warn about.
-func (c *Config) OpenWarning(keys *apikey.Set) string {
-	if keys != nil || isLoopback(c.HTTPAddr) {
-		return ""
-	}
-	return "AUTHENTICATION IS OFF and the API listens on " + c.HTTPAddr +
-		": anyone who can reach it may upload points and read every device. " +
-		"Configure API keys (--api-keys-file or GEOSTREAM_API_KEYS; see docs/security.md), " +
-		"or listen on 127.0.0.1 for a local demo"
-}
-
-// isLoopback reports whether a listen address accepts loopback
-// connections only: localhost or a loopback IP. An empty host or 0.0.0.0
-// is every interface.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -8,32 +8,12 @@ import (
 	"time"
 
 	"github.com/geostream/geostream/ingest-svc/internal/apikey"
+	"github.com/geostream/geostream/ingest-svc/internal/apikey/apikeytest"
 )
-
-// The API keys of the tests (each at least apikey.MinLen characters).
-const (
-	keyWriter  = "gs_writer-key-000000000000000000000000000000"
-	keyReader  = "gs_reader-key-000000000000000000000000000000"
-	keyTruck   = "gs_truck-key-0000000000000000000000000000000" // write,read, devices truck-*
-	keyMetrics = "gs_metrics-key-00000000000000000000000000000"
-	keyAll     = "gs_all-key-000000000000000000000000000000000"
-	keyUnknown = "gs_unknown-key-00000000000000000000000000000"
-)
-
-// testKeyDefs defines the test keys in the key-file format.
-func testKeyDefs() string {
-	return strings.Join([]string{
-		"writer " + apikey.Hash(keyWriter) + " write",
-		"reader " + apikey.Hash(keyReader) + " read",
-		"truck " + apikey.Hash(keyTruck) + " write,read truck-",
-		"prom " + apikey.Hash(keyMetrics) + " metrics",
-		"all " + apikey.Hash(keyAll) + " write,read,metrics",
-	}, "\n")
-}
 
 func testKeySet(t *testing.T) *apikey.Set {
 	t.Helper()
-	ks, err := apikey.Load("", testKeyDefs())
+	ks, err := apikey.Load("", apikeytest.Defs(apikey.Hash))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,52 +81,52 @@ func TestAuthRefusals(t *testing.T) {
 		tests = append(tests,
 			tc{name: "no key " + ep.path, method: ep.method, path: ep.path, body: ep.body,
 				status: 401, errHas: "needs an API key", wwwAuth: `Bearer realm="geostream"`},
-			tc{name: "unknown key " + ep.path, method: ep.method, path: ep.path, body: ep.body, header: bearer(keyUnknown),
+			tc{name: "unknown key " + ep.path, method: ep.method, path: ep.path, body: ep.body, header: bearer(apikeytest.Unknown),
 				status: 401, errHas: "API key is not valid", wwwAuth: `error="invalid_token"`},
 		)
 	}
 	tests = append(tests, []tc{
 		{name: "key too short", method: "GET", path: "/retrieve", header: bearer("short"), status: 401,
 			errHas: "not valid", wwwAuth: "invalid_token"},
-		{name: "a known key's hash as the key", method: "GET", path: "/retrieve", header: bearer(apikey.Hash(keyReader)), status: 401,
+		{name: "a known key's hash as the key", method: "GET", path: "/retrieve", header: bearer(apikey.Hash(apikeytest.Reader)), status: 401,
 			errHas: "not valid"},
-		{name: "basic scheme", method: "GET", path: "/retrieve", header: http.Header{"Authorization": {"Basic " + keyReader}},
+		{name: "basic scheme", method: "GET", path: "/retrieve", header: http.Header{"Authorization": {"Basic " + apikeytest.Reader}},
 			status: 401, errHas: "not valid", detailHas: "Bearer scheme"},
 		{name: "empty bearer", method: "GET", path: "/retrieve", header: http.Header{"Authorization": {"Bearer "}},
 			status: 401, errHas: "not valid", detailHas: "empty"},
 		{name: "two Authorization headers", method: "GET", path: "/retrieve",
-			header: http.Header{"Authorization": {"Bearer " + keyReader, "Bearer " + keyReader}}, status: 401, detailHas: "one Authorization"},
+			header: http.Header{"Authorization": {"Bearer " + apikeytest.Reader, "Bearer " + apikeytest.Reader}}, status: 401, detailHas: "one Authorization"},
 		{name: "two X-API-Key headers", method: "GET", path: "/retrieve",
-			header: http.Header{"X-Api-Key": {keyReader, keyWriter}}, status: 401, detailHas: "one X-API-Key"},
+			header: http.Header{"X-Api-Key": {apikeytest.Reader, apikeytest.Writer}}, status: 401, detailHas: "one X-API-Key"},
 		{name: "different keys in the two headers", method: "GET", path: "/retrieve",
-			header: http.Header{"Authorization": {"Bearer " + keyReader}, "X-Api-Key": {keyWriter}}, status: 401, detailHas: "different keys"},
+			header: http.Header{"Authorization": {"Bearer " + apikeytest.Reader}, "X-Api-Key": {apikeytest.Writer}}, status: 401, detailHas: "different keys"},
 
 		// 403: a valid key without the scope.
-		{name: "read-only key uploads", method: "POST", path: "/upload", body: truckPoint, header: bearer(keyReader),
+		{name: "read-only key uploads", method: "POST", path: "/upload", body: truckPoint, header: bearer(apikeytest.Reader),
 			status: 403, errHas: `"reader" may not upload points`, wwwAuth: `error="insufficient_scope", scope="write"`},
-		{name: "write-only key reads /retrieve", method: "GET", path: "/retrieve", header: bearer(keyWriter),
+		{name: "write-only key reads /retrieve", method: "GET", path: "/retrieve", header: bearer(apikeytest.Writer),
 			status: 403, errHas: "needs the scope read", wwwAuth: `scope="read"`},
-		{name: "write-only key lists devices", method: "GET", path: "/devices", header: bearer(keyWriter), status: 403, errHas: "scope read"},
-		{name: "write-only key reads a device", method: "GET", path: "/devices/truck-1", header: bearer(keyWriter), status: 403, errHas: "scope read"},
-		{name: "metrics key reads", method: "GET", path: "/retrieve", header: bearer(keyMetrics), status: 403, errHas: "scope read"},
-		{name: "reader key scrapes metrics", method: "GET", path: "/metrics", header: bearer(keyReader),
+		{name: "write-only key lists devices", method: "GET", path: "/devices", header: bearer(apikeytest.Writer), status: 403, errHas: "scope read"},
+		{name: "write-only key reads a device", method: "GET", path: "/devices/truck-1", header: bearer(apikeytest.Writer), status: 403, errHas: "scope read"},
+		{name: "metrics key reads", method: "GET", path: "/retrieve", header: bearer(apikeytest.Metrics), status: 403, errHas: "scope read"},
+		{name: "reader key scrapes metrics", method: "GET", path: "/metrics", header: bearer(apikeytest.Reader),
 			status: 403, errHas: "needs the scope metrics"},
 
 		// 403: a key limited to truck-* and another device.
-		{name: "truck key uploads car-1", method: "POST", path: "/upload", body: carPoint, header: bearer(keyTruck),
+		{name: "truck key uploads car-1", method: "POST", path: "/upload", body: carPoint, header: bearer(apikeytest.Truck),
 			status: 403, errHas: `"truck" may only write devices whose id starts with truck-; nothing was stored`, detailHas: `"car-1"`},
 		{name: "truck key uploads a batch with car-1", method: "POST", path: "/upload", body: "[" + truckPoint + "," + carPoint + "]",
-			header: bearer(keyTruck), status: 403, errHas: "may only write", detailHas: "car-1"},
+			header: bearer(apikeytest.Truck), status: 403, errHas: "may only write", detailHas: "car-1"},
 		{name: "truck key uploads the default device", method: "POST", path: "/upload", body: `{"latitude": 1, "longitude": 2}`,
-			header: bearer(keyTruck), status: 403, detailHas: `"default"`},
-		{name: "truck key reads car-1", method: "GET", path: "/retrieve?device_id=car-1", header: bearer(keyTruck),
+			header: bearer(apikeytest.Truck), status: 403, detailHas: `"default"`},
+		{name: "truck key reads car-1", method: "GET", path: "/retrieve?device_id=car-1", header: bearer(apikeytest.Truck),
 			status: 403, errHas: `may only read devices whose id starts with truck-; device "car-1"`},
-		{name: "truck key reads car-1 in a range", method: "GET", path: "/retrieve?device_id=car-1&window=1h", header: bearer(keyTruck),
+		{name: "truck key reads car-1 in a range", method: "GET", path: "/retrieve?device_id=car-1&window=1h", header: bearer(apikeytest.Truck),
 			status: 403, errHas: "may only read"},
-		{name: "truck key reads device car-1", method: "GET", path: "/devices/car-1", header: bearer(keyTruck), status: 403, errHas: "car-1"},
-		{name: "truck key reads the global summary", method: "GET", path: "/retrieve", header: bearer(keyTruck),
+		{name: "truck key reads device car-1", method: "GET", path: "/devices/car-1", header: bearer(apikeytest.Truck), status: 403, errHas: "car-1"},
+		{name: "truck key reads the global summary", method: "GET", path: "/retrieve", header: bearer(apikeytest.Truck),
 			status: 403, errHas: "give device_id"},
-		{name: "truck key reads a global range", method: "GET", path: "/retrieve?window=1h", header: bearer(keyTruck),
+		{name: "truck key reads a global range", method: "GET", path: "/retrieve?window=1h", header: bearer(apikeytest.Truck),
 			status: 403, errHas: "give device_id"},
 	}...)
 	for _, tt := range tests {
@@ -189,18 +169,18 @@ func TestAuthAllowed(t *testing.T) {
 		header       http.Header
 		status       int
 	}{
-		{"writer uploads", "POST", "/upload", carPoint, bearer(keyWriter), 200},
-		{"X-API-Key header", "POST", "/upload", carPoint, http.Header{"X-Api-Key": {keyWriter}}, 200},
-		{"both headers, same key", "POST", "/upload", carPoint, http.Header{"Authorization": {"Bearer " + keyWriter}, "X-Api-Key": {keyWriter}}, 200},
-		{"lower-case scheme", "POST", "/upload", carPoint, http.Header{"Authorization": {"bearer " + keyWriter}}, 200},
-		{"truck key uploads truck-1", "POST", "/upload", truckPoint, bearer(keyTruck), 200},
+		{"writer uploads", "POST", "/upload", carPoint, bearer(apikeytest.Writer), 200},
+		{"X-API-Key header", "POST", "/upload", carPoint, http.Header{"X-Api-Key": {apikeytest.Writer}}, 200},
+		{"both headers, same key", "POST", "/upload", carPoint, http.Header{"Authorization": {"Bearer " + apikeytest.Writer}, "X-Api-Key": {apikeytest.Writer}}, 200},
+		{"lower-case scheme", "POST", "/upload", carPoint, http.Header{"Authorization": {"bearer " + apikeytest.Writer}}, 200},
+		{"truck key uploads truck-1", "POST", "/upload", truckPoint, bearer(apikeytest.Truck), 200},
 		{"truck key uploads a truck batch", "POST", "/upload",
-			"[" + truckPoint + "," + strings.Replace(truckPoint, "truck-1", "truck-2", 1) + "]", bearer(keyTruck), 200},
-		{"reader reads all", "GET", "/retrieve", "", bearer(keyReader), 400}, // no data yet: the seed's 400
-		{"reader lists devices", "GET", "/devices", "", bearer(keyReader), 200},
-		{"truck key reads truck-1", "GET", "/retrieve?device_id=truck-1", "", bearer(keyTruck), 400},
-		{"truck key reads device truck-1", "GET", "/devices/truck-1", "", bearer(keyTruck), 404},
-		{"metrics key scrapes", "GET", "/metrics", "", bearer(keyMetrics), 200},
+			"[" + truckPoint + "," + strings.Replace(truckPoint, "truck-1", "truck-2", 1) + "]", bearer(apikeytest.Truck), 200},
+		{"reader reads all", "GET", "/retrieve", "", bearer(apikeytest.Reader), 400}, // no data yet: the seed's 400
+		{"reader lists devices", "GET", "/devices", "", bearer(apikeytest.Reader), 200},
+		{"truck key reads truck-1", "GET", "/retrieve?device_id=truck-1", "", bearer(apikeytest.Truck), 400},
+		{"truck key reads device truck-1", "GET", "/devices/truck-1", "", bearer(apikeytest.Truck), 404},
+		{"metrics key scrapes", "GET", "/metrics", "", bearer(apikeytest.Metrics), 200},
 		{"healthz is open", "GET", "/healthz", "", nil, 200},
 		{"readyz is open", "GET", "/readyz", "", nil, 200},
 		{"openapi is open", "GET", "/openapi.json", "", nil, 200},
@@ -225,15 +205,15 @@ func TestAuthPrefixedKeyReads(t *testing.T) {
 	for _, id := range []string{"car-1", "truck-1", "truck-2", "truck-3", "trucker-9", "van-1"} {
 		pts = append(pts, strings.Replace(truckPoint, "truck-1", id, 1))
 	}
-	if rec := e.call("POST", "/upload", "["+strings.Join(pts, ",")+"]", bearer(keyAll), ""); rec.Code != 200 {
+	if rec := e.call("POST", "/upload", "["+strings.Join(pts, ",")+"]", bearer(apikeytest.All), ""); rec.Code != 200 {
 		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
 	}
 	e.process()
-	if rec := e.call("GET", "/retrieve?device_id=truck-2", "", bearer(keyTruck), ""); rec.Code != 200 ||
+	if rec := e.call("GET", "/retrieve?device_id=truck-2", "", bearer(apikeytest.Truck), ""); rec.Code != 200 ||
 		!strings.Contains(rec.Body.String(), `"data_count":1`) {
 		t.Fatalf("retrieve truck-2: %d %s", rec.Code, rec.Body)
 	}
-	if rec := e.call("GET", "/devices/truck-3", "", bearer(keyTruck), ""); rec.Code != 200 {
+	if rec := e.call("GET", "/devices/truck-3", "", bearer(apikeytest.Truck), ""); rec.Code != 200 {
 		t.Fatalf("device truck-3: %d %s", rec.Code, rec.Body)
 	}
 	var got []string
@@ -243,7 +223,7 @@ func TestAuthPrefixedKeyReads(t *testing.T) {
 		if cursor != "" {
 			path += "&cursor=" + cursor
 		}
-		rec := e.call("GET", path, "", bearer(keyTruck), "")
+		rec := e.call("GET", path, "", bearer(apikeytest.Truck), "")
 		if rec.Code != 200 {
 			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
 		}
@@ -262,7 +242,7 @@ func TestAuthPrefixedKeyReads(t *testing.T) {
 	}
 	// An unlimited key lists every device.
 	var page pageBody
-	decodeStrict(t, "/devices", e.call("GET", "/devices", "", bearer(keyReader), ""), &page)
+	decodeStrict(t, "/devices", e.call("GET", "/devices", "", bearer(apikeytest.Reader), ""), &page)
 	if len(page.Devices) != 6 {
 		t.Errorf("reader lists %d devices, want 6", len(page.Devices))
 	}
@@ -311,11 +291,11 @@ func TestIdempotencyKeysPerAPIKey(t *testing.T) {
 		status    int
 		replayed  string
 	}{
-		{keyWriter, carPoint, 200, ""},
-		{keyAll, truckPoint, 200, ""},      // other content, other API key: stored, no 422
-		{keyWriter, carPoint, 200, "true"}, // the writer's retry: a replay
-		{keyAll, truckPoint, 200, "true"},
-		{keyWriter, truckPoint, 422, ""}, // the writer's key reused for other content
+		{apikeytest.Writer, carPoint, 200, ""},
+		{apikeytest.All, truckPoint, 200, ""},      // other content, other API key: stored, no 422
+		{apikeytest.Writer, carPoint, 200, "true"}, // the writer's retry: a replay
+		{apikeytest.All, truckPoint, 200, "true"},
+		{apikeytest.Writer, truckPoint, 422, ""}, // the writer's key reused for other content
 	} {
 		rec := e.call("POST", "/upload", st.body, with(st.key), "")
 		if rec.Code != st.status || rec.Header().Get("Idempotent-Replayed") != st.replayed {

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/geostream/geostream/ingest-svc/internal/apikey"
@@ -275,6 +277,19 @@ func (c RouterConfig) validateRates() error {
 	return errors.Join(errs...)
 }
 
+// validateReplicas checks MinReplicasAcked and ReplicaAckTimeout.
+func (c RouterConfig) validateReplicas() error {
+	var errs []error
+	if c.MinReplicasAcked < 0 || c.MinReplicasAcked > MaxMinReplicasAcked {
+		errs = append(errs, fmt.Errorf("min-replicas-acked must be 0..%d, got %d", MaxMinReplicasAcked, c.MinReplicasAcked))
+	}
+	if c.MinReplicasAcked > 0 && (c.ReplicaAckTimeout <= 0 || c.ReplicaAckTimeout >= c.RedisTimeout) {
+		errs = append(errs, fmt.Errorf("replica-ack-timeout must be positive and less than redis-timeout (%v), got %v",
+			c.RedisTimeout, c.ReplicaAckTimeout))
+	}
+	return errors.Join(errs...)
+}
+
 // Config is ingest-svc's configuration: the settings every service shares,
 // the request limits, and the HTTP server's timeouts. Register binds each
 // field to a flag and a GEOSTREAM_* environment variable.
@@ -384,3 +399,31 @@ func (c *Config) HTTPServer(h http.Handler) *http.Server {
 // Keys loads the configured API keys: nil when none is configured
 // (authentication off). See apikey.Load.
 func (c *Config) Keys() (*apikey.Set, error) { return apikey.Load(c.APIKeysFile, c.APIKeys) }
+
+// OpenWarning returns the start-up warning of a service that anyone who
+// reaches it may use: authentication off on an address other than
+// loopback. "" when there is nothing to warn about.
+func (c *Config) OpenWarning(keys *apikey.Set) string {
+	if keys != nil || isLoopback(c.HTTPAddr) {
+		return ""
+	}
+	return "AUTHENTICATION IS OFF and the API listens on " + c.HTTPAddr +
+		": anyone who can reach it may upload points and read every device. " +
+		"Configure API keys (--api-keys-file or GEOSTREAM_API_KEYS; see docs/security.md), " +
+		"or listen on 127.0.0.1 for a local demo"
+}
+
+// isLoopback reports whether a listen address accepts loopback
+// connections only: localhost or a loopback IP. An empty host or 0.0.0.0
+// is every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geostream/geostream/ingest-svc/internal/apikey/apikeytest"
 	"github.com/geostream/geostream/streamkit/point"
 )
 
@@ -177,17 +178,17 @@ func TestDeviceAuth(t *testing.T) {
 		status int
 	}{
 		{"no key", own(map[string]string{"X-Limit-U": "truck-9"}, "/owntracks"), 401},
-		{"basic password", own(map[string]string{"Authorization": basic("truck-9", keyTruck), "X-Limit-D": "ph"}, "/owntracks"), 200},
-		{"basic user is the device user", own(map[string]string{"Authorization": basic("car-1", keyTruck)}, "/owntracks"), 403},
-		{"basic wrong password", own(map[string]string{"Authorization": basic("truck-9", keyUnknown)}, "/owntracks"), 401},
-		{"key in the URL", own(nil, "/owntracks?key="+keyWriter+"&u=a"), 200},
-		{"reader key", own(nil, "/owntracks?key="+keyReader+"&u=a"), 403},
-		{"two different keys", own(map[string]string{"Authorization": "Bearer " + keyWriter}, "/owntracks?key="+keyAll+"&u=a"), 401},
-		{"osmand key", e.do(req{method: "GET", path: "/osmand?id=truck-2&lat=1&lon=2&key=" + keyTruck}).Code, 200},
-		{"osmand outside the prefixes", e.do(req{method: "GET", path: "/osmand?id=car-2&lat=1&lon=2&key=" + keyTruck}).Code, 403},
-		{"overland access_token", e.do(req{method: "POST", path: "/overland?access_token=" + keyWriter, body: []byte(overlandJSON)}).Code, 200},
+		{"basic password", own(map[string]string{"Authorization": basic("truck-9", apikeytest.Truck), "X-Limit-D": "ph"}, "/owntracks"), 200},
+		{"basic user is the device user", own(map[string]string{"Authorization": basic("car-1", apikeytest.Truck)}, "/owntracks"), 403},
+		{"basic wrong password", own(map[string]string{"Authorization": basic("truck-9", apikeytest.Unknown)}, "/owntracks"), 401},
+		{"key in the URL", own(nil, "/owntracks?key="+apikeytest.Writer+"&u=a"), 200},
+		{"reader key", own(nil, "/owntracks?key="+apikeytest.Reader+"&u=a"), 403},
+		{"two different keys", own(map[string]string{"Authorization": "Bearer " + apikeytest.Writer}, "/owntracks?key="+apikeytest.All+"&u=a"), 401},
+		{"osmand key", e.do(req{method: "GET", path: "/osmand?id=truck-2&lat=1&lon=2&key=" + apikeytest.Truck}).Code, 200},
+		{"osmand outside the prefixes", e.do(req{method: "GET", path: "/osmand?id=car-2&lat=1&lon=2&key=" + apikeytest.Truck}).Code, 403},
+		{"overland access_token", e.do(req{method: "POST", path: "/overland?access_token=" + apikeytest.Writer, body: []byte(overlandJSON)}).Code, 200},
 		{"overland bearer", e.do(req{method: "POST", path: "/overland", body: []byte(overlandJSON),
-			header: map[string]string{"Authorization": "Bearer " + keyWriter}}).Code, 200},
+			header: map[string]string{"Authorization": "Bearer " + apikeytest.Writer}}).Code, 200},
 	} {
 		if tc.code != tc.status {
 			t.Errorf("%s: got %d, want %d", tc.name, tc.code, tc.status)
@@ -209,17 +210,17 @@ func TestDeviceKeyNotLogged(t *testing.T) {
 	e.router = NewRouter(e.cfg, Deps{Redis: e.rdb, Schema: e.schema, Windows: e.wins, Now: func() time.Time { return e.now },
 		Keys: testKeySet(t), Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	for _, path := range []string{
-		"/osmand?id=a&lat=1&lon=2&key=" + keyWriter,
-		"/osmand?id=a&lat=91&lon=2&key=" + keyWriter,
-		"/osmand?id=a&lat=1&lon=2&key=" + keyUnknown,
-		"/owntracks?u=a&key=" + keyWriter,
+		"/osmand?id=a&lat=1&lon=2&key=" + apikeytest.Writer,
+		"/osmand?id=a&lat=91&lon=2&key=" + apikeytest.Writer,
+		"/osmand?id=a&lat=1&lon=2&key=" + apikeytest.Unknown,
+		"/owntracks?u=a&key=" + apikeytest.Writer,
 	} {
 		e.do(req{method: "POST", path: path, body: []byte(`{"_type":"location","lat":95,"lon":1}`)})
 	}
 	if !strings.Contains(logs.String(), "request") {
 		t.Fatalf("no request log: %s", logs.String())
 	}
-	for _, k := range []string{keyWriter, keyUnknown} {
+	for _, k := range []string{apikeytest.Writer, apikeytest.Unknown} {
 		if strings.Contains(logs.String(), k) {
 			t.Errorf("the log holds the key %s:\n%s", k, logs.String())
 		}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/geostream/geostream/ingest-svc/internal/apikey/apikeytest"
 )
 
 // TestRateLimitRefusals is every 429 path: Retry-After is what the bucket
@@ -34,19 +36,19 @@ func TestRateLimitRefusals(t *testing.T) {
 		errHas    string
 		wantSaved int64 // points in the streams after the step
 	}{
-		{name: "a full burst", method: "POST", path: "/upload", body: batch(5), key: keyWriter, status: 200, wantSaved: 5},
-		{name: "empty bucket", method: "POST", path: "/upload", body: batch(1), key: keyWriter, status: 429, retry: "1",
+		{name: "a full burst", method: "POST", path: "/upload", body: batch(5), key: apikeytest.Writer, status: 200, wantSaved: 5},
+		{name: "empty bucket", method: "POST", path: "/upload", body: batch(1), key: apikeytest.Writer, status: 429, retry: "1",
 			errHas: `the API key "writer" is over its rate limit of 1 points/s; retry after 1 s`, wantSaved: 5},
 		{name: "2 s later, 5 points need 3 s more", advance: 2 * time.Second, method: "POST", path: "/upload", body: batch(5),
-			key: keyWriter, status: 429, retry: "3", wantSaved: 5},
-		{name: "another writer is not limited", method: "POST", path: "/upload", body: batch(5), key: keyAll, status: 200, wantSaved: 10},
-		{name: "the first token is still there", method: "POST", path: "/upload", body: batch(1), key: keyWriter, status: 200, wantSaved: 11},
-		{name: "read 1", method: "GET", path: "/devices", key: keyReader, status: 200, wantSaved: 11},
-		{name: "read 2", method: "GET", path: "/devices", key: keyReader, status: 200, wantSaved: 11},
-		{name: "read 3 over the burst", method: "GET", path: "/retrieve", key: keyReader, status: 429, retry: "2",
+			key: apikeytest.Writer, status: 429, retry: "3", wantSaved: 5},
+		{name: "another writer is not limited", method: "POST", path: "/upload", body: batch(5), key: apikeytest.All, status: 200, wantSaved: 10},
+		{name: "the first token is still there", method: "POST", path: "/upload", body: batch(1), key: apikeytest.Writer, status: 200, wantSaved: 11},
+		{name: "read 1", method: "GET", path: "/devices", key: apikeytest.Reader, status: 200, wantSaved: 11},
+		{name: "read 2", method: "GET", path: "/devices", key: apikeytest.Reader, status: 200, wantSaved: 11},
+		{name: "read 3 over the burst", method: "GET", path: "/retrieve", key: apikeytest.Reader, status: 429, retry: "2",
 			errHas: "rate limit of 0.5 requests/s", wantSaved: 11},
-		{name: "a device read counts too", method: "GET", path: "/devices/truck-1", key: keyReader, status: 429, retry: "2", wantSaved: 11},
-		{name: "2 s later", advance: 2 * time.Second, method: "GET", path: "/devices", key: keyReader, status: 200, wantSaved: 11},
+		{name: "a device read counts too", method: "GET", path: "/devices/truck-1", key: apikeytest.Reader, status: 429, retry: "2", wantSaved: 11},
+		{name: "2 s later", advance: 2 * time.Second, method: "GET", path: "/devices", key: apikeytest.Reader, status: 200, wantSaved: 11},
 	}
 	for _, st := range steps {
 		e.advance(st.advance)
@@ -66,7 +68,7 @@ func TestRateLimitRefusals(t *testing.T) {
 			t.Errorf("%s: %d points stored, want %d", st.name, n, st.wantSaved)
 		}
 	}
-	rec := e.call("GET", "/metrics", "", bearer(keyMetrics), "")
+	rec := e.call("GET", "/metrics", "", bearer(apikeytest.Metrics), "")
 	for _, want := range []string{
 		`geostream_ingest_requests_refused_total{key="writer",reason="rate_limited"} 2`,
 		`geostream_ingest_requests_refused_total{key="reader",reason="rate_limited"} 2`,
@@ -102,9 +104,9 @@ func TestRateLimitFloodIsolated(t *testing.T) {
 			for i := range work {
 				var rec *httptest.ResponseRecorder
 				if i%2 == 0 {
-					rec = e.call("POST", "/upload", carPoint, bearer(keyAll), "")
+					rec = e.call("POST", "/upload", carPoint, bearer(apikeytest.All), "")
 				} else {
-					rec = e.call("GET", "/devices", "", bearer(keyAll), "")
+					rec = e.call("GET", "/devices", "", bearer(apikeytest.All), "")
 				}
 				mu.Lock()
 				counts[rec.Code]++
@@ -118,10 +120,10 @@ func TestRateLimitFloodIsolated(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for range 20 {
-			if rec := e.call("POST", "/upload", truckPoint, bearer(keyTruck), ""); rec.Code != 200 {
+			if rec := e.call("POST", "/upload", truckPoint, bearer(apikeytest.Truck), ""); rec.Code != 200 {
 				otherFailed <- "upload: " + rec.Body.String()
 			}
-			if rec := e.call("GET", "/retrieve?device_id=truck-1", "", bearer(keyTruck), ""); rec.Code != 400 { // no processor: no data
+			if rec := e.call("GET", "/retrieve?device_id=truck-1", "", bearer(apikeytest.Truck), ""); rec.Code != 400 { // no processor: no data
 				otherFailed <- "retrieve: " + rec.Body.String()
 			}
 		}
@@ -260,7 +262,7 @@ func TestClientInFlightLimit(t *testing.T) {
 	reading := make(chan struct{})
 	held := httptest.NewRequest("POST", "/upload", &signalReader{r: pr, first: reading})
 	held.Header.Set("Content-Type", "application/json")
-	held.Header.Set("Authorization", "Bearer "+keyAll)
+	held.Header.Set("Authorization", "Bearer "+apikeytest.All)
 	done := make(chan *httptest.ResponseRecorder)
 	go func() {
 		rec := httptest.NewRecorder()
@@ -269,12 +271,12 @@ func TestClientInFlightLimit(t *testing.T) {
 	}()
 	<-reading
 
-	rec := e.call("GET", "/devices", "", bearer(keyAll), "")
+	rec := e.call("GET", "/devices", "", bearer(apikeytest.All), "")
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" ||
 		!strings.Contains(errorOf(t, rec).Error, `the API key "all" already has 1 requests in flight`) {
 		t.Fatalf("same key: %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
-	if rec := e.call("GET", "/devices", "", bearer(keyReader), ""); rec.Code != 200 {
+	if rec := e.call("GET", "/devices", "", bearer(apikeytest.Reader), ""); rec.Code != 200 {
 		t.Fatalf("other key: %d %s", rec.Code, rec.Body)
 	}
 	pw.Write([]byte(carPoint))
@@ -282,7 +284,7 @@ func TestClientInFlightLimit(t *testing.T) {
 	if rec := <-done; rec.Code != 200 {
 		t.Fatalf("held upload: %d %s", rec.Code, rec.Body)
 	}
-	if rec := e.call("GET", "/devices", "", bearer(keyAll), ""); rec.Code != 200 {
+	if rec := e.call("GET", "/devices", "", bearer(apikeytest.All), ""); rec.Code != 200 {
 		t.Fatalf("same key after the upload: %d %s", rec.Code, rec.Body)
 	}
 }

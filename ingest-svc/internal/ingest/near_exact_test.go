@@ -17,6 +17,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/geostream/geostream/ingest-svc/internal/apikey/apikeytest"
 	"github.com/geostream/geostream/streamkit/geo"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
@@ -80,7 +81,7 @@ func (f *nearFleet) fill(r *rand.Rand, n int, pos func() (lat, lon float64)) {
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		if rec := f.do(http.MethodPost, "/upload", keyAll, string(body)); rec.Code != http.StatusOK {
+		if rec := f.do(http.MethodPost, "/upload", apikeytest.All, string(body)); rec.Code != http.StatusOK {
 			f.t.Fatalf("upload: %d %s", rec.Code, rec.Body)
 		}
 	}
@@ -89,7 +90,7 @@ func (f *nearFleet) fill(r *rand.Rand, n int, pos func() (lat, lon float64)) {
 	for cursor := ""; ; {
 		var p pageBody
 		path := "/devices?limit=1000&cursor=" + cursor
-		f.decode(path, keyAll, &p)
+		f.decode(path, apikeytest.All, &p)
 		for _, d := range p.Devices {
 			f.last[d.DeviceID] = *d.LastPosition
 		}
@@ -246,9 +247,9 @@ func checkNearExact(t *testing.T, c redis.UniversalClient, seed uint64, devices,
 	})
 	var asked, refused, found int
 	for range queries {
-		key, prefix := keyAll, ""
+		key, prefix := apikeytest.All, ""
 		if r.IntN(4) == 0 {
-			key, prefix = keyTruck, "truck-"
+			key, prefix = apikeytest.Truck, "truck-"
 		}
 		limit := []int{1, 3, 50, 1000}[r.IntN(4)]
 		lat, lon := randomIn(r, r.IntN(len(regions)))

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geostream/geostream/ingest-svc/internal/apikey/apikeytest"
 	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/point"
 )
@@ -150,14 +151,14 @@ func TestPositionsAuth(t *testing.T) {
 	for _, id := range []string{"car-1", "truck-1", "truck-2", "trucker-9"} {
 		pts = append(pts, strings.Replace(truckPoint, "truck-1", id, 1))
 	}
-	if rec := e.call("POST", "/upload", "["+strings.Join(pts, ",")+"]", bearer(keyAll), ""); rec.Code != 200 {
+	if rec := e.call("POST", "/upload", "["+strings.Join(pts, ",")+"]", bearer(apikeytest.All), ""); rec.Code != 200 {
 		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
 	}
 	e.process()
 	for _, tt := range []struct {
 		key    string
 		status int
-	}{{"", 401}, {keyWriter, 403}, {keyMetrics, 403}, {keyReader, 200}} {
+	}{{"", 401}, {apikeytest.Writer, 403}, {apikeytest.Metrics, 403}, {apikeytest.Reader, 200}} {
 		var h http.Header
 		if tt.key != "" {
 			h = bearer(tt.key)
@@ -166,10 +167,10 @@ func TestPositionsAuth(t *testing.T) {
 			t.Errorf("key %q: status %d, want %d: %s", tt.key, rec.Code, tt.status, rec.Body)
 		}
 	}
-	if got := e.walkPositions(1, keyTruck); len(got) != 2 || !strings.HasPrefix(got[0], "truck-1 ") || !strings.HasPrefix(got[1], "truck-2 ") {
+	if got := e.walkPositions(1, apikeytest.Truck); len(got) != 2 || !strings.HasPrefix(got[0], "truck-1 ") || !strings.HasPrefix(got[1], "truck-2 ") {
 		t.Errorf("truck key reads %v, want truck-1 and truck-2", got)
 	}
-	if got := e.walkPositions(0, keyReader); len(got) != 4 {
+	if got := e.walkPositions(0, apikeytest.Reader); len(got) != 4 {
 		t.Errorf("reader reads %d positions, want 4", len(got))
 	}
 }

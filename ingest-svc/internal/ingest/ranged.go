@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -91,8 +90,8 @@ func (h *handlers) planRange(q window.Query, now time.Time) ([]slot, []string, e
 			return nil, nil, err
 		}
 		if buckets += len(bs); buckets > h.cfg.MaxRangeBuckets {
-			return nil, nil, fmt.Errorf("%w: the range needs more than %d bucket reads; put from, to and the interval on whole hours or days, or ask for a shorter range",
-				window.ErrBadQuery, h.cfg.MaxRangeBuckets)
+			return nil, nil, window.Badf("the range needs more than %d bucket reads; put from, to and the interval on whole hours or days, or ask for a shorter range",
+				h.cfg.MaxRangeBuckets)
 		}
 		s := slot{from: from, to: from + step, lo: len(keys)}
 		for _, b := range bs {

@@ -12,19 +12,6 @@ import (
 	"github.com/geostream/geostream/streamkit/scripts"
 )
 
-// validateReplicas checks MinReplicasAcked and ReplicaAckTimeout.
-func (c RouterConfig) validateReplicas() error {
-	var errs []error
-	if c.MinReplicasAcked < 0 || c.MinReplicasAcked > MaxMinReplicasAcked {
-		errs = append(errs, fmt.Errorf("min-replicas-acked must be 0..%d, got %d", MaxMinReplicasAcked, c.MinReplicasAcked))
-	}
-	if c.MinReplicasAcked > 0 && (c.ReplicaAckTimeout <= 0 || c.ReplicaAckTimeout >= c.RedisTimeout) {
-		errs = append(errs, fmt.Errorf("replica-ack-timeout must be positive and less than redis-timeout (%v), got %v",
-			c.RedisTimeout, c.ReplicaAckTimeout))
-	}
-	return errors.Join(errs...)
-}
-
 // replicaAcks returns ctx under which the flush's pipelines are followed
 // by WAIT on each connection that wrote (redisconn.WithReplicaAcks), nil
 // acks when MinReplicasAcked is 0.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
@@ -61,10 +60,13 @@ func (h *handlers) retrieve(c *gin.Context) {
 	c.JSON(http.StatusOK, summary)
 }
 
-// badQueryMessage is the client-facing text of a window.ErrBadQuery error,
-// without the sentinel's own prefix.
+// badQueryMessage is the client-facing text of a window.QueryError, without
+// the sentinel's own prefix.
 func badQueryMessage(err error) string {
-	return strings.TrimPrefix(err.Error(), window.ErrBadQuery.Error()+": ")
+	if qe, ok := errors.AsType[*window.QueryError](err); ok {
+		return qe.Msg
+	}
+	return err.Error()
 }
 
 // abortRead answers a failed read of the aggregates: 500 for a corrupt
