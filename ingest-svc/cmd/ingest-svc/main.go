@@ -13,9 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/geostream/geostream/ingest-svc/internal/ingest"
@@ -31,15 +28,7 @@ const usage = "usage: ingest-svc [flags]    (serve the API)\n       ingest-svc k
 // startTimeout bounds the start-up checks against Redis.
 const startTimeout = 10 * time.Second
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ingest-svc:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("ingest-svc", run) }
 
 // run parses the configuration from args and the environment, connects to
 // Redis and serves until ctx is done. Logs go to stdout; flag errors and -h

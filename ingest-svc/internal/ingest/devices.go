@@ -162,29 +162,38 @@ func (h *handlers) devicePage(ctx context.Context, cursor string, limit int, pre
 	if err != nil {
 		return devicesPage{}, err
 	}
-	page := devicesPage{Devices: []deviceItem{}, NextCursor: next}
-	if len(ids) == 0 {
-		return page, nil
+	items, err := h.deviceItems(ctx, ids)
+	if err != nil {
+		return devicesPage{}, err
 	}
+	return devicesPage{Devices: items, NextCursor: next}, nil
+}
 
+// deviceItems reads the count and last position of each device of ids, in
+// one pipeline.
+func (h *handlers) deviceItems(ctx context.Context, ids []string) ([]deviceItem, error) {
+	items := make([]deviceItem, 0, len(ids))
+	if len(ids) == 0 {
+		return items, nil
+	}
 	pipe := h.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(ids))
 	for i, id := range ids {
 		cmds[i] = pipe.HMGet(ctx, h.deviceKey(id), agg.FieldCount, agg.FieldLastTime, agg.FieldLastLat, agg.FieldLastLon)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return devicesPage{}, fmt.Errorf("hmget %d devices: %w", len(ids), err)
+		return nil, fmt.Errorf("hmget %d devices: %w", len(ids), err)
 	}
 	for i, id := range ids {
 		vals := cmds[i].Val()
 		str := func(j int) string { s, _ := vals[j].(string); return s }
 		item, err := newDeviceItem(id, str(0), str(1), str(2), str(3))
 		if err != nil {
-			return devicesPage{}, fmt.Errorf("%w: %s: %w", errCorrupt, h.deviceKey(id), err)
+			return nil, fmt.Errorf("%w: %s: %w", errCorrupt, h.deviceKey(id), err)
 		}
-		page.Devices = append(page.Devices, item)
+		items = append(items, item)
 	}
-	return page, nil
+	return items, nil
 }
 
 // deviceIDs reads the next limit device ids after cursor, in id order:

@@ -14,7 +14,6 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/geostream/geostream/streamkit/agg"
 	"github.com/geostream/geostream/streamkit/geo"
 )
 
@@ -192,31 +191,18 @@ func (h *handlers) geoSearch(ctx context.Context, todo []int, search redis.GeoSe
 // pipeline) and returns those inside q after the cursor. A device with no
 // last position (its hash removed) is left out.
 func (h *handlers) nearHits(ctx context.Context, q geoQuery, after *nearCursor, ids []string) ([]nearHit, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	pipe := h.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.HMGet(ctx, h.deviceKey(id), agg.FieldCount, agg.FieldLastTime, agg.FieldLastLat, agg.FieldLastLon)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("hmget %d devices: %w", len(ids), err)
+	items, err := h.deviceItems(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
 	var hits []nearHit
-	for i, id := range ids {
-		vals := cmds[i].Val()
-		str := func(j int) string { s, _ := vals[j].(string); return s }
-		item, err := newDeviceItem(id, str(0), str(1), str(2), str(3))
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", errCorrupt, h.deviceKey(id), err)
-		}
+	for _, item := range items {
 		lp := item.LastPosition
 		if lp == nil || !q.contains(lp.Latitude, lp.Longitude) {
 			continue
 		}
 		d := geo.Distance(q.lat, q.lon, lp.Latitude, lp.Longitude)
-		if after != nil && after.notAfter(d, id) {
+		if after != nil && after.notAfter(d, item.DeviceID) {
 			continue
 		}
 		shown := math.Round(d*1000) / 1000 // to the millimetre

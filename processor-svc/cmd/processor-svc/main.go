@@ -10,12 +10,8 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/geostream/geostream/processor-svc/internal/processor"
@@ -27,15 +23,7 @@ import (
 // startTimeout bounds the Redis calls made before processing starts.
 const startTimeout = 10 * time.Second
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "processor-svc:", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("processor-svc", run) }
 
 // run parses the configuration from args and the environment, connects to
 // Redis and processes the streams until ctx is done. Logs go to stdout; flag
