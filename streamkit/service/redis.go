@@ -43,6 +43,24 @@ func (c *Common) CheckRedis(ctx context.Context, conn *redisconn.Conn, schema *k
 	return redisconn.CheckMeta(ctx, conn.Client, schema, pins...)
 }
 
+// Connect is how a service starts on Redis: OpenRedis, the profiles on
+// PprofAddr (StartPprof), then CheckRedis within timeout. On an error the
+// connection is closed; otherwise the caller closes it.
+func (c *Common) Connect(ctx context.Context, o redisconn.Options, schema *keys.Schema, timeout time.Duration, log *slog.Logger) (*redisconn.Conn, error) {
+	conn, err := c.OpenRedis(o, log)
+	if err != nil {
+		return nil, err
+	}
+	if err = c.StartPprof(ctx, log); err == nil {
+		err = c.CheckRedis(ctx, conn, schema, timeout)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
 // StartPprof serves the Go runtime profiles on PprofAddr until ctx is done;
 // it does nothing when PprofAddr is empty.
 func (c *Common) StartPprof(ctx context.Context, log *slog.Logger) error {

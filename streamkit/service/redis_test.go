@@ -23,16 +23,15 @@ func TestOpenAndCheckRedis(t *testing.T) {
 	check := func(partitions int) error {
 		t.Helper()
 		c := Common{RedisURL: "redis://" + addr, Partitions: partitions, KeyPrefix: "gs"}
-		conn, err := c.OpenRedis(redisconn.Options{}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
 		s, err := c.Schema()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return c.CheckRedis(context.Background(), conn, s, 5*time.Second)
+		conn, err := c.Connect(context.Background(), redisconn.Options{}, s, 5*time.Second, log)
+		if err == nil {
+			conn.Close()
+		}
+		return err
 	}
 	if err := check(4); err != nil {
 		t.Fatalf("first start: %v", err)

@@ -67,25 +67,19 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	if err != nil {
 		return err
 	}
-	conn, err := cfg.OpenRedis(redisconn.Options{
+	// Redis must hold data of this configuration (or none), so that
+	// /retrieve reads the buckets the processors keep.
+	conn, err := cfg.Connect(ctx, redisconn.Options{
 		// No go-redis retries: a retried append whose first attempt ran
 		// would store its points twice.
 		MaxRetries:  -1,
 		DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
-	}, log)
+	}, schema, startTimeout, log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := cfg.StartPprof(ctx, log); err != nil {
-		return err
-	}
-	// Redis holds data of this configuration (or none), so that /retrieve
-	// reads the buckets the processors keep; the append script is loaded,
-	// so that the first upload's EVALSHA finds it.
-	if err := cfg.CheckRedis(ctx, conn, schema, startTimeout); err != nil {
-		return err
-	}
+	// The append script is loaded, so that the first upload's EVALSHA finds it.
 	lctx, cancel := context.WithTimeout(ctx, startTimeout)
 	err = scripts.Append.Load(lctx, conn.Client).Err()
 	cancel()

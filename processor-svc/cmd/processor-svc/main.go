@@ -46,17 +46,11 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	}
 	// One connection per partition for its blocking read, plus a few for
 	// claims, trimming and health checks.
-	conn, err := cfg.OpenRedis(redisconn.Options{PoolSize: cfg.Partitions + 8}, log)
+	conn, err := cfg.Connect(ctx, redisconn.Options{PoolSize: cfg.Partitions + 8}, schema, startTimeout, log)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if err := cfg.StartPprof(ctx, log); err != nil {
-		return err
-	}
-	if err := cfg.CheckRedis(ctx, conn, schema, startTimeout); err != nil {
-		return err
-	}
 	proc, err := processor.New(cfg, conn.Client, schema, log)
 	if err != nil {
 		return err
