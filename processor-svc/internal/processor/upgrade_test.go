@@ -64,8 +64,12 @@ func TestUpgradeInPlace(t *testing.T) {
 				t.Errorf("partition %d: backlog counter %d after counting everything, want 0", p, n)
 			}
 		}
-		if sa, sb := a.Stats(), b.Stats(); sa.Applied+sb.Applied != int64(len(all)) || sa.Duplicates+sb.Duplicates != 0 {
-			t.Errorf("stats a %+v, b %+v: want %d points applied, none twice", sa, sb, len(all))
+		// Duplicates may be non-zero: with a 50 ms ClaimMinIdle one processor
+		// can claim an entry the other is still applying; the loser's XACK
+		// returns 0 and it adds nothing (checkExact above). Applied must add
+		// up exactly.
+		if sa, sb := a.Stats(), b.Stats(); sa.Applied+sb.Applied != int64(len(all)) {
+			t.Errorf("stats a %+v, b %+v: want %d points applied in all", sa, sb, len(all))
 		}
 	})
 }
