@@ -47,3 +47,23 @@ func sameExtras(a, b Extras) bool {
 	}
 	return true
 }
+
+// Every finite extra round-trips exactly, in the fewest bytes its decimals
+// allow.
+func TestTrackExtrasExact(t *testing.T) {
+	vals := []float64{0, 1, -1, 0.1, 45.3, 12.34, 359, 0.001, 1234.5678, math.Pi, 1e300, -1e-300, 99.999, 4e15}
+	for i := range 2000 {
+		vals = append(vals, float64(i)*0.37-300, float64(i)/7)
+	}
+	for _, v := range vals {
+		e := Extras{Speed: &v}
+		var got Extras
+		if err := DecodeExtras(AppendExtras(nil, &e), &got); err != nil || *got.Speed != v {
+			t.Fatalf("%v: got %v, %v", v, got.Speed, err)
+		}
+	}
+	h := 359.0
+	if n := len(AppendExtras(nil, &Extras{Heading: &h})); n != 3 {
+		t.Errorf("heading 359: %d bytes, want 3", n)
+	}
+}
