@@ -14,6 +14,7 @@ import (
 
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/redisconn/clustertest"
 	"github.com/geostream/geostream/streamkit/redistest/backends"
 	"github.com/geostream/geostream/streamkit/track"
 )
@@ -269,4 +270,79 @@ func TestLastPositionExtras(t *testing.T) {
 			}
 		}
 	})
+}
+
+// On a 3-master Redis Cluster both scripts write each partition's tracks
+// in its own slot (the keys carry the partition's tag), exactly once.
+func TestTracksCluster(t *testing.T) {
+	clustertest.Require(t)
+	c := clustertest.Start(t, 3).Client()
+	ctx := context.Background()
+	s, err := keys.New("tc", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	devs := []string{"a", "b", "c", "d", "e", "f"}
+	pts := trackPoints(rand.New(rand.NewPCG(47, 48)), 600, devs...)
+	for p := range 3 {
+		if err := c.XGroupCreateMkStream(ctx, s.Stream(p), keys.Group, "0").Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < len(pts); i += 20 {
+		for p := range 3 {
+			ab := AppendBatch{Stream: s.Stream(p), Backlog: s.Backlog(p)}
+			n := 0
+			for j := i; j < i+20; j++ {
+				if s.PartitionOf(pts[j].DeviceID) == p {
+					ab.Add(&pts[j])
+					n++
+				}
+			}
+			if n == 0 {
+				continue
+			}
+			if _, err := ab.Run(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for p := range 3 {
+		res, err := c.XReadGroup(ctx, &redis.XReadGroupArgs{Group: keys.Group, Consumer: "c", Streams: []string{s.Stream(p), ">"}, Block: -1}).Result()
+		if err == redis.Nil {
+			continue // no device of ours in this partition
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs := res[0].Messages
+		fast, slow := NewSumBatch(s, p), NewApplyBatch(s, p)
+		fast.SetTracks(time.Hour, trackNow)
+		slow.SetTracks(time.Hour, trackNow)
+		for _, m := range msgs {
+			got, packed, err := point.DecodeEntry(m.Values, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range []entryAdder{fast, slow} {
+				b.AddEntry(m.ID, packed)
+				for _, q := range got {
+					b.AddPoint(q, s.Device(p, q.DeviceID), []AggKey{{Key: s.Total(p)}})
+				}
+			}
+		}
+		if n, all, err := fast.Run(ctx, c, keys.Group, "c"); err != nil || !all || n != int64(len(msgs)) {
+			t.Fatalf("partition %d: fast path %d, %v, %v", p, n, all, err)
+		}
+		if r, err := slow.Run(ctx, c, keys.Group); err != nil || r.Applied != 0 { // a replay
+			t.Fatalf("partition %d: replay %+v, %v", p, r, err)
+		}
+	}
+	for _, dev := range devs {
+		pg, err := track.Read(ctx, c, s, dev, trackNow-point.HourMs, trackNow+2*86_400_000, track.Cursor{}, 1_000_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameTrack(t, dev, pg.Points, pts)
+	}
 }
