@@ -46,7 +46,9 @@ func TestUpgradeInPlace(t *testing.T) {
 		cfg := testConfig("a")
 		cfg.BatchSize = 64
 		cfg.TrackRetention = 10 * 365 * 24 * time.Hour // the points are of 2024
-		cfg.ClaimInterval, cfg.ClaimMinIdle = 20*time.Millisecond, 50*time.Millisecond
+		// Claim min idle well above a batch's time on miniredis, so that only
+		// the old version's entries are claimed, not a live processor's.
+		cfg.ClaimInterval, cfg.ClaimMinIdle = 20*time.Millisecond, 400*time.Millisecond
 		a := start(t, c, s, cfg)
 		cfg.Consumer = "b"
 		b := start(t, c, s, cfg)
