@@ -131,3 +131,50 @@ func trackMemory(b *testing.B, c *redis.Client, extras bool) float64 {
 	c.Del(ctx, trk...)
 	return float64(with-usedMemory(b, c)) / float64(total)
 }
+
+// BenchmarkApplySumsTracks is the cost of tracks to applysums.lua: a
+// 5,000-point batch of 250 devices (delta mode, no AOF) with tracks off
+// and on.
+//
+//	go test ./streamkit/scripts -run '^$' -bench ApplySumsTracks -benchtime 20x -count 3
+func BenchmarkApplySumsTracks(b *testing.B) {
+	ctx := context.Background()
+	c := redistest.Start(b, "--appendonly", "no").Client()
+	for _, retention := range []time.Duration{0, 24 * time.Hour} {
+		b.Run(fmt.Sprintf("tracks=%v", retention > 0), func(b *testing.B) {
+			sc, err := keys.New(fmt.Sprintf("bt%d", retention/time.Hour), 1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.Del(ctx, sc.Stream(0))
+			if err := c.XGroupCreateMkStream(ctx, sc.Stream(0), keys.Group, "$").Err(); err != nil {
+				b.Fatal(err)
+			}
+			now := time.Now().UnixMilli()
+			pts := benchPoints(5000, 250, now-600_000)
+			for i := range pts {
+				pts[i].TimeMs = now - 600_000 + int64(i)*10
+			}
+			for b.Loop() {
+				b.StopTimer()
+				batch := scripts.NewSumBatch(sc, 0)
+				batch.SetTracks(retention, now)
+				for _, m := range deliver(b, c, sc, pts) {
+					got, packed, err := point.DecodeEntry(m.Values, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					batch.AddEntry(m.ID, packed)
+					for _, p := range got {
+						batch.AddPoint(p, sc.Device(0, p.DeviceID), []scripts.AggKey{{Key: sc.Total(0), Shared: true}})
+					}
+				}
+				b.StartTimer()
+				if n, all, err := batch.Run(ctx, c, keys.Group, "bench"); err != nil || !all || n != int64(batch.Len()) {
+					b.Fatalf("apply sums: %d %v %v", n, all, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/5000, "ns/point")
+		})
+	}
+}
