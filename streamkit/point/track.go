@@ -17,7 +17,8 @@ import (
 //	and the 8 bytes of the float64
 //
 // 12 bytes without extras; a phone's altitude, speed, heading and
-// accuracy add about 9.
+// accuracy add about 9. Records are self-delimiting: a list element holds
+// the records of one apply call, concatenated (DecodeTrackRecords).
 
 // HourMs is the span of one track list.
 const HourMs = 3_600_000
@@ -84,13 +85,35 @@ func AppendTrackRecord(dst []byte, p *Point, hour int64) []byte {
 // DecodeTrackRecord decodes a record of the hour starting at hour into p
 // (all but DeviceID).
 func DecodeTrackRecord(b []byte, hour int64, p *Point) error {
+	rest, err := decodeTrackRecord(b, hour, p)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("%w: %d bytes after the record", ErrBadTrackRecord, len(rest))
+	}
+	return err
+}
+
+// DecodeTrackRecords appends the points of b, records of the hour starting
+// at hour concatenated, to dst, with DeviceID id.
+func DecodeTrackRecords(b []byte, hour int64, id string, dst []Point) ([]Point, error) {
+	for len(b) > 0 {
+		p := Point{DeviceID: id}
+		var err error
+		if b, err = decodeTrackRecord(b, hour, &p); err != nil {
+			return dst, err
+		}
+		dst = append(dst, p)
+	}
+	return dst, nil
+}
+
+func decodeTrackRecord(b []byte, hour int64, p *Point) ([]byte, error) {
 	if len(b) < TrackRecordSize {
-		return fmt.Errorf("%w: %d bytes", ErrBadTrackRecord, len(b))
+		return nil, fmt.Errorf("%w: %d bytes", ErrBadTrackRecord, len(b))
 	}
 	head := binary.LittleEndian.Uint32(b)
 	off, bits := int64(head&(1<<22-1)), byte(head>>22)
 	if off >= HourMs || bits >= 1<<extraBits {
-		return fmt.Errorf("%w: bad head %#x", ErrBadTrackRecord, head)
+		return nil, fmt.Errorf("%w: bad head %#x", ErrBadTrackRecord, head)
 	}
 	p.TimeMs = hour + off
 	p.LatE7 = int64(int32(binary.LittleEndian.Uint32(b[4:])))
@@ -98,7 +121,7 @@ func DecodeTrackRecord(b []byte, hour int64, p *Point) error {
 	return decodeExtraValues(b[TrackRecordSize:], bits, &p.Extras)
 }
 
-func decodeExtraValues(b []byte, bits byte, e *Extras) error {
+func decodeExtraValues(b []byte, bits byte, e *Extras) ([]byte, error) {
 	*e = Extras{}
 	r := segReader{b: b}
 	ex := [extraBits]**float64{&e.Altitude, &e.Speed, &e.Heading, &e.Accuracy, &e.Battery}
@@ -123,10 +146,10 @@ func decodeExtraValues(b []byte, bits byte, e *Extras) error {
 		}
 		*x = &v
 	}
-	if r.err != nil || len(r.b) != 0 {
-		return fmt.Errorf("%w: bad extras", ErrBadTrackRecord)
+	if r.err != nil {
+		return nil, fmt.Errorf("%w: bad extras", ErrBadTrackRecord)
 	}
-	return nil
+	return r.b, nil
 }
 
 // AppendExtras appends e as a byte of extras bits and the values, as a
@@ -149,5 +172,9 @@ func DecodeExtras(b []byte, e *Extras) error {
 	if b[0] == 0 || b[0] >= 1<<extraBits {
 		return fmt.Errorf("%w: bad extras bits", ErrBadTrackRecord)
 	}
-	return decodeExtraValues(b[1:], b[0], e)
+	rest, err := decodeExtraValues(b[1:], b[0], e)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("%w: bad extras", ErrBadTrackRecord)
+	}
+	return err
 }

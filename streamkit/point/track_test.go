@@ -30,6 +30,18 @@ func TestTrackRecordRoundTrip(t *testing.T) {
 			t.Errorf("extras round trip: %v", err)
 		}
 	}
+	pts := []Point{{TimeMs: hour + 7, LatE7: 3, Extras: Extras{Speed: &spd}}, {TimeMs: hour + 1, LonE7: -4}, {TimeMs: hour, Extras: Extras{Heading: &odd}}}
+	var all []byte
+	for i := range pts {
+		all = AppendTrackRecord(all, &pts[i], hour)
+	}
+	got, err := DecodeTrackRecords(all, hour, "d", nil)
+	if err != nil || len(got) != 3 || got[1].LonE7 != -4 || got[2].DeviceID != "d" || !sameExtras(got[0].Extras, pts[0].Extras) || !sameExtras(got[2].Extras, pts[2].Extras) {
+		t.Errorf("concatenated records: %+v, %v", got, err)
+	}
+	if _, err := DecodeTrackRecords(all[:len(all)-1], hour, "d", nil); err == nil {
+		t.Error("truncated concatenation decoded")
+	}
 	if err := DecodeTrackRecord(make([]byte, 11), hour, new(Point)); err == nil {
 		t.Error("short record decoded")
 	}

@@ -19,7 +19,8 @@
 --   kind: 0 a legacy one-point entry, 1 the first point of a packed entry,
 --   2 a further point of the packed entry of the row before (id unused),
 --   index in KEYS of its track list (0 = none), its track record (at least
---   12 bytes; point.AppendTrackRecord), its extras for the last position
+--   12 bytes; point.AppendTrackRecord; the records a call appends to one
+--   list go concatenated in one element), its extras for the last position
 --   (field lx, "" = none; point.AppendExtras),
 --   K indices in KEYS of the aggregates it adds to (0 = none)
 -- Returns {applied, duplicates}, in points.
@@ -91,12 +92,14 @@ local gtype = redis.call('TYPE', geoidx)['ok']
 if gtype ~= 'zset' and gtype ~= 'none' then
   return redis.error_reply('ERR apply: ' .. geoidx .. ' is not a sorted set')
 end
+local created = {} -- track lists that do not exist yet
 for i = 3, #KEYS - 2 do
   local t = redis.call('TYPE', KEYS[i])['ok']
   local want = i <= 2 + nagg and 'hash' or 'list' -- invariant 7
   if t ~= want and t ~= 'none' then
     return redis.error_reply('ERR apply: ' .. KEYS[i] .. ' is not a ' .. want)
   end
+  created[i] = t == 'none'
 end
 for e = 0, nentries - 1 do
   local o = first + e * width
@@ -218,10 +221,9 @@ for dk, l in pairs(last) do
 end
 for dev in pairs(devices) do redis.call('ZADD', index, 0, dev) end
 for tk, r in pairs(tracks) do
-  for c = 1, #r, 1000 do -- chunks: unpack spreads at most a few thousand values
-    redis.call('RPUSH', KEYS[tk], unpack(r, c, math.min(c + 999, #r)))
-  end
-  if expire[tk] > 0 then redis.call('PEXPIREAT', KEYS[tk], int(expire[tk])) end
+  redis.call('RPUSH', KEYS[tk], table.concat(r))
+  -- a list's expiry is a function of its hour: set by the call that creates it
+  if expire[tk] > 0 and created[tk] then redis.call('PEXPIREAT', KEYS[tk], int(expire[tk])) end
 end
 if drain > 0 then -- invariant 6
   if redis.call('DECRBY', counter, drain) < 0 then redis.call('SET', counter, 0) end

@@ -153,7 +153,7 @@ func (b *SumBatch) AddPoint(p point.Point, deviceKey string, aggs []AggKey) erro
 		}
 	}
 	if t := b.tracks.key(&p); t >= 0 {
-		b.tracks.recs[t] = append(b.tracks.recs[t], record(&p))
+		b.tracks.appendRecord(t, &p)
 	}
 	return nil
 }
@@ -326,7 +326,7 @@ func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any
 	keys = append(keys, b.keys...)
 	keys = append(keys, b.tracks.keys...)
 	keys = append(keys, b.geo, b.backlog)
-	args = make([]any, 0, 6+len(b.ids)+15*len(b.keys)+2*len(b.tracks.keys)+b.points+6*len(b.devs))
+	args = make([]any, 0, 6+len(b.ids)+15*len(b.keys)+2*len(b.tracks.keys)+6*len(b.devs))
 	proof := "run"
 	switch {
 	case b.Scattered:
@@ -359,8 +359,7 @@ func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any
 			s.LatMin, s.LatMax, s.LonMin, s.LonMax, s.TMin, s.TMax)
 	}
 	for i, recs := range b.tracks.recs {
-		args = append(args, b.tracks.expire[i], len(recs))
-		args = append(args, recs...)
+		args = append(args, b.tracks.expire[i], recs)
 	}
 	for i, d := range b.devs {
 		args = append(args, i+3, d.id, strconv.FormatInt(d.t, 10), d.lat, d.lon, d.lx)

@@ -34,8 +34,9 @@
 --     given ("" for absent), and the 12 values are what the hash must hold
 --     after the batch: the new n and sums, and each bound, or "" where the
 --     batch leaves it as it is. The script writes them with one HSET.
--- then per track list, in KEYS order: PEXPIREAT ms (0 = never), R >= 1, and
---   R track records (point.AppendTrackRecord) to append
+-- then per track list, in KEYS order, 2 values: PEXPIREAT ms (0 = never)
+--   and the batch's track records of it, concatenated (point.AppendTrackRecord),
+--   appended as one list element
 -- then per device of the batch, 6 values: index in KEYS of its hash, device
 --   id, its latest position in the batch (time, lat, lon) and that point's
 --   extras (field lx, "" = none; point.AppendExtras)
@@ -148,12 +149,11 @@ local width = 15
 -- trkAt[k] is where the section of track list KEYS[k] starts (invariant 5).
 local trkAt, devFirst = {}, first + width * nagg
 for k = 3 + nagg, #KEYS - 2 do
-  local r = #ARGV >= devFirst + 1 and tonumber(ARGV[devFirst + 1])
-  if not r or r < 1 then
+  if #ARGV < devFirst + 1 or #ARGV[devFirst + 1] < 12 then
     return redis.error_reply('ERR applysums: bad track section')
   end
   trkAt[k] = devFirst
-  devFirst = devFirst + 2 + r
+  devFirst = devFirst + 2
 end
 if #ARGV < devFirst - 1 or (#ARGV - devFirst + 1) % 6 ~= 0 then
   return redis.error_reply('ERR applysums: bad argument layout')
@@ -179,12 +179,13 @@ end
 -- the caller cannot know is checked: key types, the layout, the device key
 -- indexes and, below, which entries are pending. devAt[k] is where the
 -- device section of KEYS[k] starts, for a device's own hash.
-local devAt, members = {}, {}
+local devAt, members, trkNew = {}, {}, {}
 for k = 3 + nagg, #KEYS - 2 do
   local t = redis.call('TYPE', KEYS[k])['ok']
   if t ~= 'list' and t ~= 'none' then
     return redis.error_reply('ERR applysums: ' .. KEYS[k] .. ' is not a list')
   end
+  trkNew[k] = t == 'none'
 end
 for d = devFirst, #ARGV, 6 do
   local ki = tonumber(ARGV[d])
@@ -357,11 +358,9 @@ for k = 3, 2 + nagg do
   if ARGV[o - 2] ~= '0' and created[k] then redis.call('PEXPIREAT', key, ARGV[o - 2]) end
 end
 for k, o in pairs(trkAt) do -- invariant 5
-  local last = o + 1 + tonumber(ARGV[o + 1])
-  for c = o + 2, last, 1000 do -- chunks, as below
-    redis.call('RPUSH', KEYS[k], unpack(ARGV, c, math.min(c + 999, last)))
-  end
-  if ARGV[o] ~= '0' then redis.call('PEXPIREAT', KEYS[k], ARGV[o]) end
+  redis.call('RPUSH', KEYS[k], ARGV[o + 1])
+  -- a list's expiry is a function of its hour: set by the call that creates it
+  if ARGV[o] ~= '0' and trkNew[k] then redis.call('PEXPIREAT', KEYS[k], ARGV[o]) end
 end
 for c = 1, #members, 2000 do -- chunks: unpack spreads at most a few thousand values
   redis.call('ZADD', index, unpack(members, c, math.min(c + 1999, #members)))

@@ -18,7 +18,7 @@ type tracks struct {
 	pos         map[trackID]int // → index into keys
 	keys        []string
 	expire      []int64
-	recs        [][]any // per key, its records (SumBatch)
+	recs        [][]byte // per key, its records concatenated (SumBatch)
 }
 
 type trackID struct {
@@ -60,6 +60,11 @@ func (t *tracks) key(p *point.Point) int {
 // record returns p's track record.
 func record(p *point.Point) string {
 	return string(point.AppendTrackRecord(make([]byte, 0, 16), p, point.HourStart(p.TimeMs)))
+}
+
+// appendRecord appends p's track record to the records of track key i.
+func (t *tracks) appendRecord(i int, p *point.Point) {
+	t.recs[i] = point.AppendTrackRecord(t.recs[i], p, point.HourStart(p.TimeMs))
 }
 
 // extras returns p's extras as a device hash's field lx keeps them.

@@ -19,20 +19,22 @@ import (
 
 // BenchmarkTrackMemory measures the memory a track point takes in a real
 // redis-server: 100 devices sending one point a second for two hours,
-// counted by applysums.lua with tracks on; used_memory with the track
+// counted by applysums.lua with tracks on, each call holding perCall
+// points of each device (one list element); used_memory with the track
 // lists less used_memory after deleting them, per point. "extras" gives
 // every point a phone's altitude, speed, heading and accuracy.
 //
 //	go test ./streamkit/scripts -run '^$' -bench TrackMemory -benchtime 1x
 func BenchmarkTrackMemory(b *testing.B) {
-	for _, extras := range []bool{false, true} {
-		b.Run(fmt.Sprintf("extras=%v", extras), func(b *testing.B) {
-			c := redistest.Start(b).Client()
-			for b.Loop() {
-				perPoint := trackMemory(b, c, extras)
-				b.ReportMetric(perPoint, "B/point")
-			}
-		})
+	c := redistest.Start(b).Client()
+	for _, perCall := range []int{1, 10} {
+		for _, extras := range []bool{false, true} {
+			b.Run(fmt.Sprintf("perCall=%d/extras=%v", perCall, extras), func(b *testing.B) {
+				for b.Loop() {
+					b.ReportMetric(trackMemory(b, c, perCall, extras), "B/point")
+				}
+			})
+		}
 	}
 }
 
@@ -51,7 +53,7 @@ func usedMemory(b *testing.B, c *redis.Client) int64 {
 	return 0
 }
 
-func trackMemory(b *testing.B, c *redis.Client, extras bool) float64 {
+func trackMemory(b *testing.B, c *redis.Client, perCall int, extras bool) float64 {
 	ctx := context.Background()
 	c.FlushAll(ctx)
 	s, err := keys.New("", 1)
@@ -70,11 +72,11 @@ func trackMemory(b *testing.B, c *redis.Client, extras bool) float64 {
 		lat[d], lon[d] = 480_000_000+r.Int64N(10_000_000), 110_000_000+r.Int64N(10_000_000)
 	}
 	total := 0
-	for sec := 0; sec < seconds; sec += 5 { // one packed entry per device and 5 s
+	for sec := 0; sec < seconds; sec += perCall {
 		ab := scripts.AppendBatch{Stream: s.Stream(0), Backlog: s.Backlog(0)}
 		var pts []point.Point
 		for d := range devices {
-			for k := range 5 {
+			for k := range perCall {
 				lat[d] += r.Int64N(200) - 100
 				lon[d] += r.Int64N(200) - 100
 				p := point.Point{DeviceID: fmt.Sprintf("dev-%04d", d), TimeMs: start + int64(sec+k)*1000 + r.Int64N(1000), LatE7: lat[d], LonE7: lon[d]}
@@ -122,7 +124,18 @@ func trackMemory(b *testing.B, c *redis.Client, extras bool) float64 {
 	}
 	var n int64
 	for _, k := range trk {
-		n += c.LLen(ctx, k).Val()
+		var h int64
+		var id string
+		if _, err := fmt.Sscanf(strings.TrimPrefix(k, "gs:{p0}:trk:"), "%d:%s", &h, &id); err != nil {
+			b.Fatal(k, err)
+		}
+		for _, el := range c.LRange(ctx, k, 0, -1).Val() {
+			pts, err := point.DecodeTrackRecords([]byte(el), h, id, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += int64(len(pts))
+		}
 	}
 	if n != int64(total) {
 		b.Fatalf("tracks hold %d points, sent %d", n, total)

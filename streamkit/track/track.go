@@ -77,21 +77,24 @@ func Read(ctx context.Context, c redis.Cmdable, s *keys.Schema, id string, from,
 			return Page{}, fmt.Errorf("read track of %s: %w", id, err)
 		}
 		for i, cmd := range cmds {
-			hour, recs := hours[i], cmd.Val()
-			pts := make([]point.Point, 0, len(recs))
-			for _, r := range recs {
-				q := point.Point{DeviceID: id}
-				if err := point.DecodeTrackRecord([]byte(r), hour, &q); err != nil {
+			hour, elems := hours[i], cmd.Val()
+			var all, pts []point.Point
+			for _, el := range elems {
+				var err error
+				if all, err = point.DecodeTrackRecords([]byte(el), hour, id, all[:0]); err != nil {
 					return Page{}, fmt.Errorf("track of %s, hour %d: %w", id, hour, err)
 				}
-				if q.TimeMs < from || q.TimeMs >= to {
-					continue
+				pts = slices.Grow(pts, len(all))
+				for _, q := range all {
+					if q.TimeMs < from || q.TimeMs >= to {
+						continue
+					}
+					if q.TimeMs == start.T && skip < start.Skip {
+						skip++
+						continue
+					}
+					pts = append(pts, q)
 				}
-				if q.TimeMs == start.T && skip < start.Skip {
-					skip++
-					continue
-				}
-				pts = append(pts, q)
 			}
 			// Late points sit at the tail of their hour's list: sort, stably.
 			slices.SortStableFunc(pts, func(a, b point.Point) int { return cmpInt(a.TimeMs, b.TimeMs) })

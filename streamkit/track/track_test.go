@@ -28,8 +28,16 @@ func TestReadOrdersAndPages(t *testing.T) {
 		{TimeMs: h0 + 40, LatE7: 6}, {TimeMs: h0 + 9*point.HourMs, LatE7: 8},
 	}
 	p := s.PartitionOf("d")
-	for _, q := range stored {
+	var first []byte // the first three records in one element, as a call appends them
+	for i, q := range stored {
 		h := point.HourStart(q.TimeMs)
+		if i < 3 {
+			first = point.AppendTrackRecord(first, &q, h)
+			if i == 2 {
+				c.RPush(ctx, s.Track(p, h, "d"), first)
+			}
+			continue
+		}
 		c.RPush(ctx, s.Track(p, h, "d"), point.AppendTrackRecord(nil, &q, h))
 	}
 	to := h0 + 10*point.HourMs
