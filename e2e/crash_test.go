@@ -98,6 +98,7 @@ func TestExactlyOnceUnderProcessorCrashes(t *testing.T) {
 	if got != want {
 		t.Errorf("stored sums = %+v\nwant           %+v", got, want)
 	}
+	checkTracks(t, c.base, pts)
 	f := figures{faults: kills, sent: n, acked: n, counted: got.Count}
 	f.lost, f.duplicated = max(0, n-got.Count), max(0, got.Count-n)
 	f.add("pending_at_kills", pendingAtKills)

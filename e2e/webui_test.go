@@ -111,6 +111,7 @@ func TestWebUI(t *testing.T) {
 	checkDegrees(t, "device average longitude", b.text("dev-avg-lon"), d.Summary.AverageLongitude)
 	waitChart(t, b, c.base, "", "/retrieve?window=1h&interval=1m&device_id="+url.QueryEscape(dev))
 	checkTrack(t, b, c.base, dev)
+	b.screenshot("ui-track.png") // the selected device's track, for a look
 
 	problems, bad, _ := b.report()
 	if len(problems) > 0 || len(bad) > 0 {

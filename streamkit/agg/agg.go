@@ -35,6 +35,9 @@ const (
 	FieldLastTime = "lt"
 	FieldLastLat  = "llat"
 	FieldLastLon  = "llon"
+	// FieldLastExtras holds the last position's extras
+	// (point.AppendExtras; "" or absent: none).
+	FieldLastExtras = "lx"
 	// FieldToken is the token of the last call that wrote the hash (the
 	// processor's scripts, token.lua); readers ignore it.
 	FieldToken = "v"

@@ -123,3 +123,9 @@ func Tag(p, n int) string {
 		tag = "p" + strconv.Itoa(p) + "." + strconv.Itoa(k)
 	}
 }
+
+// Track is the list of one device's track points of the hour starting at
+// hourMs (Unix ms), one binary record each (point.AppendTrackRecord).
+func (s *Schema) Track(p int, hourMs int64, id string) string {
+	return s.base(p) + "trk:" + strconv.FormatInt(hourMs, 10) + ":" + id
+}

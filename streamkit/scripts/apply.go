@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -38,11 +39,21 @@ type ApplyBatch struct {
 	entries, points             int
 	entry                       string // the current entry's id
 	kind                        int    // the kind of the current entry's next row; -1: none may follow
+	tracks                      tracks
+	trackAt                     []int // where rows hold an index into tracks.keys, to be made a KEYS index
 }
 
 // NewApplyBatch starts a batch for partition p of s.
 func NewApplyBatch(s *keys.Schema, p int) *ApplyBatch {
-	return &ApplyBatch{stream: s.Stream(p), index: s.DeviceIndex(p), geo: s.Geo(p), backlog: s.Backlog(p), pos: map[string]int{}, width: -1}
+	return &ApplyBatch{stream: s.Stream(p), index: s.DeviceIndex(p), geo: s.Geo(p), backlog: s.Backlog(p), pos: map[string]int{}, width: -1,
+		tracks: tracks{schema: s, part: p}}
+}
+
+// SetTracks makes the batch append each point to its device-hour track list,
+// kept for retention after the hour (0: no tracks), judged at nowMs. Call it
+// before the first AddPoint.
+func (b *ApplyBatch) SetTracks(retention time.Duration, nowMs int64) {
+	b.tracks.set(retention, nowMs)
 }
 
 // Len returns the number of entries added.
@@ -108,6 +119,12 @@ func (b *ApplyBatch) AddPoint(p point.Point, deviceKey string, aggs []AggKey) er
 	v := geo.UnitVector(p.LatE7, p.LonE7)
 	b.rows = append(b.rows, id, p.DeviceID, itoa(p.TimeMs), itoa(p.LatE7), itoa(p.LonE7),
 		itoa(v.X), itoa(v.Y), itoa(v.Z), b.keyIndex(AggKey{Key: deviceKey}), kind)
+	if t := b.tracks.key(&p); t >= 0 {
+		b.trackAt = append(b.trackAt, len(b.rows))
+		b.rows = append(b.rows, t, record(&p), extras(&p))
+	} else {
+		b.rows = append(b.rows, 0, "", extras(&p))
+	}
 	for _, k := range aggs {
 		b.rows = append(b.rows, b.keyIndex(k))
 	}
@@ -134,17 +151,25 @@ func (b *ApplyBatch) Run(ctx context.Context, c redis.Scripter, group string) (A
 	if b.points == 0 {
 		return ApplyResult{}, nil
 	}
-	keys := make([]string, 0, len(b.keys)+4)
+	keys := make([]string, 0, len(b.keys)+len(b.tracks.keys)+4)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
+	keys = append(keys, b.tracks.keys...)
 	keys = append(keys, b.geo, b.backlog)
-	args := make([]any, 0, 3+len(b.expire)+len(b.rows))
+	args := make([]any, 0, 3+len(b.expire)+len(b.tracks.expire)+len(b.rows))
 	args = append(args, group, len(b.keys))
 	for _, e := range b.expire {
 		args = append(args, e)
 	}
+	for _, e := range b.tracks.expire {
+		args = append(args, e)
+	}
 	args = append(args, b.width)
+	rows := len(args)
 	args = append(args, b.rows...)
+	for _, at := range b.trackAt { // track i is KEYS[3+A+i]
+		args[rows+at] = args[rows+at].(int) + 3 + len(b.keys)
+	}
 	res, err := Apply.Run(ctx, c, keys, args...).Int64Slice()
 	if err != nil {
 		return ApplyResult{}, fmt.Errorf("apply %d entries to %s: %w", b.entries, b.stream, err)

@@ -5,18 +5,23 @@
 --
 -- KEYS[1]        the partition's stream
 -- KEYS[2]        the partition's device index (sorted set, all scores 0)
--- KEYS[3..#KEYS-2] the aggregate hashes the batch touches (one partition)
+-- KEYS[3..2+A]   the aggregate hashes the batch touches (one partition)
+-- KEYS[3+A..#KEYS-2] the device-hour track lists it appends to (T of them)
 -- KEYS[#KEYS-1]  the partition's geo index of last positions (geoset.lua)
 -- KEYS[#KEYS]    the partition's backlog counter (see append.lua)
 -- ARGV[1]        the consumer group
--- ARGV[2]        A, the number of aggregate keys (#KEYS - 4)
--- ARGV[3..2+A]   PEXPIREAT of each aggregate key in Unix ms, 0 = never
--- ARGV[3+A]      K, the number of aggregate keys each point adds to
--- then per point, 10+K values (a row):
+-- ARGV[2]        A, the number of aggregate keys (T = #KEYS - 4 - A >= 0)
+-- ARGV[3..2+A+T] PEXPIREAT of each aggregate and track key in Unix ms, 0 = never
+-- ARGV[3+A+T]    K, the number of aggregate keys each point adds to
+-- then per point, 13+K values (a row):
 --   entry id, device id, time ms, lat, lon (1e-7 deg), x, y, z (1e-9),
 --   index in KEYS of the device's hash (for its last position),
 --   kind: 0 a legacy one-point entry, 1 the first point of a packed entry,
 --   2 a further point of the packed entry of the row before (id unused),
+--   index in KEYS of its track list (0 = none), its track record (at least
+--   12 bytes; point.AppendTrackRecord; the records a call appends to one
+--   list go concatenated in one element), its extras for the last position
+--   (field lx, "" = none; point.AppendExtras),
 --   K indices in KEYS of the aggregates it adds to (0 = none)
 -- Returns {applied, duplicates}, in points.
 --
@@ -41,21 +46,28 @@
 --    invariant 4, which relies on it; token() is the same there).
 -- 6. The backlog counter drops by the points of the packed entries counted
 --    now (never below 0): append.lua added them; legacy entries never were.
+-- 7. A point's track record is pushed onto its track list if and only if
+--    its sums are added (invariant 1): a track holds every counted point
+--    once. Track keys must be lists (or absent), checked with the rest
+--    before the first write; RPUSH and PEXPIREAT then cannot fail.
+-- 8. The last position's extras (lx) are written with lt/llat/llon, so the
+--    hash never shows one point's position with another's extras.
 
 local stream, index, counter, group = KEYS[1], KEYS[2], KEYS[#KEYS], ARGV[1]
 local geoidx = KEYS[#KEYS - 1]
 local nagg = tonumber(ARGV[2])
-if not nagg or nagg ~= #KEYS - 4 then
-  return redis.error_reply('ERR apply: ARGV[2] must be #KEYS-4')
+if not nagg or nagg < 0 or nagg > #KEYS - 4 then
+  return redis.error_reply('ERR apply: ARGV[2] must be at most #KEYS-4')
 end
+local ntrk = #KEYS - 4 - nagg
 local expire = {}
-for i = 1, nagg do
+for i = 1, nagg + ntrk do
   expire[i + 2] = tonumber(ARGV[2 + i])
   if not expire[i + 2] then return redis.error_reply('ERR apply: bad expire-at') end
 end
-local k = tonumber(ARGV[3 + nagg])
-local first = 4 + nagg
-local width = 10 + (k or 0)
+local k = tonumber(ARGV[3 + nagg + ntrk])
+local first = 4 + nagg + ntrk
+local width = 13 + (k or 0)
 if not k or k < 0 or (#ARGV - first + 1) % width ~= 0 then
   return redis.error_reply('ERR apply: bad entry layout')
 end
@@ -80,11 +92,14 @@ local gtype = redis.call('TYPE', geoidx)['ok']
 if gtype ~= 'zset' and gtype ~= 'none' then
   return redis.error_reply('ERR apply: ' .. geoidx .. ' is not a sorted set')
 end
+local created = {} -- track lists that do not exist yet
 for i = 3, #KEYS - 2 do
   local t = redis.call('TYPE', KEYS[i])['ok']
-  if t ~= 'hash' and t ~= 'none' then
-    return redis.error_reply('ERR apply: ' .. KEYS[i] .. ' is not a hash')
+  local want = i <= 2 + nagg and 'hash' or 'list' -- invariant 7
+  if t ~= want and t ~= 'none' then
+    return redis.error_reply('ERR apply: ' .. KEYS[i] .. ' is not a ' .. want)
   end
+  created[i] = t == 'none'
 end
 for e = 0, nentries - 1 do
   local o = first + e * width
@@ -100,9 +115,13 @@ for e = 0, nentries - 1 do
       return redis.error_reply('ERR apply: entry ' .. e .. ' value ' .. j .. ' is not a number')
     end
   end
-  for j = 8, width - 1 do -- the device's hash, kind, then the aggregates
+  for j = 8, width - 1 do -- the device's hash, kind, track, then the aggregates
     local ki = tonumber(ARGV[o + j])
-    if j ~= 9 and (not ki or ki < 0 or ki > #KEYS - 2 or (ki > 0 and ki < 3)) then
+    if j == 10 then
+      if not ki or (ki ~= 0 and (ki < 3 + nagg or ki > #KEYS - 2 or #ARGV[o + 11] < 12)) then
+        return redis.error_reply('ERR apply: entry ' .. e .. ' has a bad track')
+      end
+    elseif j ~= 9 and j ~= 11 and j ~= 12 and (not ki or ki < 0 or ki > 2 + nagg or (ki > 0 and ki < 3)) then
       return redis.error_reply('ERR apply: entry ' .. e .. ' key index out of range')
     end
   end
@@ -117,7 +136,7 @@ local function later(t, lat, lon, t0, lat0, lon0)
   return lon > lon0
 end
 
-local acc, last, devices = {}, {}, {}
+local acc, last, devices, tracks = {}, {}, {}, {}
 local applied, dups, drain, tok = 0, 0, 0, nil
 local acked = false -- the XACK of the current entry returned 1
 for e = 0, nentries - 1 do
@@ -137,9 +156,15 @@ for e = 0, nentries - 1 do
     if dk > 0 then
       devices[dev] = true
       local l = last[dk]
-      if not l or later(t, lat, lon, l[1], l[2], l[3]) then last[dk] = {t, lat, lon, dev} end
+      if not l or later(t, lat, lon, l[1], l[2], l[3]) then last[dk] = {t, lat, lon, dev, ARGV[o + 12]} end
     end
-    for j = 10, width - 1 do
+    local tk = tonumber(ARGV[o + 10])
+    if tk > 0 then -- invariant 7
+      local r = tracks[tk]
+      if not r then r = {}; tracks[tk] = r end
+      r[#r + 1] = ARGV[o + 11]
+    end
+    for j = 13, width - 1 do
       local ki = tonumber(ARGV[o + j])
       if ki > 0 then
         local a = acc[ki]
@@ -190,11 +215,16 @@ end
 for dk, l in pairs(last) do
   local cur = redis.call('HMGET', KEYS[dk], 'lt', 'llat', 'llon')
   if not cur[1] or later(l[1], l[2], l[3], tonumber(cur[1]), tonumber(cur[2]), tonumber(cur[3])) then
-    redis.call('HSET', KEYS[dk], 'lt', int(l[1]), 'llat', int(l[2]), 'llon', int(l[3]), 'v', tok)
+    redis.call('HSET', KEYS[dk], 'lt', int(l[1]), 'llat', int(l[2]), 'llon', int(l[3]), 'lx', l[5], 'v', tok)
     geoset(geoidx, l[4], l[2], l[3])
   end
 end
 for dev in pairs(devices) do redis.call('ZADD', index, 0, dev) end
+for tk, r in pairs(tracks) do
+  redis.call('RPUSH', KEYS[tk], table.concat(r))
+  -- a list's expiry is a function of its hour: set by the call that creates it
+  if expire[tk] > 0 and created[tk] then redis.call('PEXPIREAT', KEYS[tk], int(expire[tk])) end
+end
 if drain > 0 then -- invariant 6
   if redis.call('DECRBY', counter, drain) < 0 then redis.call('SET', counter, 0) end
 end

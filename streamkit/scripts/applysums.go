@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -52,6 +53,7 @@ type SumBatch struct {
 	shared    []bool          // written by every call of the partition: always delta mode
 	abs       []absolute      // per key, set by Prepare, narrowed by Run; nil: all in delta mode
 	devs      map[int]devLast // index into keys → latest position
+	tracks    tracks
 }
 
 // absolute is a key in absolute mode (applysums.lua, invariant 4): the
@@ -66,11 +68,18 @@ type absolute struct {
 type devLast struct {
 	id          string
 	t, lat, lon int64
+	lx          string
 }
 
 // NewSumBatch starts a batch for partition p of s.
 func NewSumBatch(s *keys.Schema, p int) *SumBatch {
-	return &SumBatch{stream: s.Stream(p), index: s.DeviceIndex(p), geo: s.Geo(p), backlog: s.Backlog(p), pos: map[string]int{}, devs: map[int]devLast{}}
+	return &SumBatch{stream: s.Stream(p), index: s.DeviceIndex(p), geo: s.Geo(p), backlog: s.Backlog(p), pos: map[string]int{}, devs: map[int]devLast{},
+		tracks: tracks{schema: s, part: p}}
+}
+
+// SetTracks is ApplyBatch.SetTracks.
+func (b *SumBatch) SetTracks(retention time.Duration, nowMs int64) {
+	b.tracks.set(retention, nowMs)
 }
 
 // Len returns the number of entries added.
@@ -140,8 +149,11 @@ func (b *SumBatch) AddPoint(p point.Point, deviceKey string, aggs []AggKey) erro
 		i := b.key(deviceKey, 0, false)
 		d, ok := b.devs[i]
 		if !ok || later(p.TimeMs, p.LatE7, p.LonE7, d.t, d.lat, d.lon) {
-			b.devs[i] = devLast{id: p.DeviceID, t: p.TimeMs, lat: p.LatE7, lon: p.LonE7}
+			b.devs[i] = devLast{id: p.DeviceID, t: p.TimeMs, lat: p.LatE7, lon: p.LonE7, lx: extras(&p)}
 		}
+	}
+	if t := b.tracks.key(&p); t >= 0 {
+		b.tracks.appendRecord(t, &p)
 	}
 	return nil
 }
@@ -309,11 +321,12 @@ func addChecked(a, b int64) (int64, bool) {
 
 // Layout returns the keys and arguments of the batch's ApplySums call.
 func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any) {
-	keys := make([]string, 0, len(b.keys)+4)
+	keys := make([]string, 0, len(b.keys)+len(b.tracks.keys)+4)
 	keys = append(keys, b.stream, b.index)
 	keys = append(keys, b.keys...)
+	keys = append(keys, b.tracks.keys...)
 	keys = append(keys, b.geo, b.backlog)
-	args = make([]any, 0, 5+len(b.ids)+15*len(b.keys)+5*len(b.devs))
+	args = make([]any, 0, 6+len(b.ids)+15*len(b.keys)+2*len(b.tracks.keys)+6*len(b.devs))
 	proof := "run"
 	switch {
 	case b.Scattered:
@@ -325,6 +338,7 @@ func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any
 	for _, id := range b.ids {
 		args = append(args, id)
 	}
+	args = append(args, len(b.tracks.keys))
 	for i, s := range b.sums {
 		if b.abs != nil && b.abs[i].ok {
 			a := &b.abs[i]
@@ -344,8 +358,11 @@ func (b *SumBatch) Layout(group, consumer string) (keyNames []string, args []any
 		args = append(args, b.expire[i], "*", "", s.Count, s.SumLat, s.SumLon, s.SumX, s.SumY, s.SumZ,
 			s.LatMin, s.LatMax, s.LonMin, s.LonMax, s.TMin, s.TMax)
 	}
+	for i, recs := range b.tracks.recs {
+		args = append(args, b.tracks.expire[i], recs)
+	}
 	for i, d := range b.devs {
-		args = append(args, i+3, d.id, strconv.FormatInt(d.t, 10), d.lat, d.lon)
+		args = append(args, i+3, d.id, strconv.FormatInt(d.t, 10), d.lat, d.lon, d.lx)
 	}
 	return keys, args
 }

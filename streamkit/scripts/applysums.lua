@@ -3,7 +3,9 @@
 --
 -- KEYS[1]        the partition's stream
 -- KEYS[2]        the partition's device index (sorted set, all scores 0)
--- KEYS[3..#KEYS-2] the aggregate hashes the batch touches (one partition)
+-- KEYS[3..2+A]   the aggregate hashes the batch touches (one partition),
+--                A = #KEYS - 4 - T
+-- KEYS[3+A..#KEYS-2] the T device-hour track lists it appends to
 -- KEYS[#KEYS-1]  the partition's geo index of last positions (geoset.lua)
 -- KEYS[#KEYS]    the partition's backlog counter (see append.lua)
 -- ARGV[1]        the consumer group
@@ -19,7 +21,8 @@
 -- ARGV[6..5+N]   the entry ids; for "fresh" and "run" in increasing order
 --                (as XREADGROUP, XAUTOCLAIM and XPENDING return them), for
 --                "each" in any order
--- then per aggregate key (#KEYS-4 of them), 15 values: PEXPIREAT ms (0 =
+-- ARGV[6+N]      T, the number of track lists
+-- then per aggregate key (A of them), 15 values: PEXPIREAT ms (0 =
 --   never), the expected token, the expected n, then 12 values (n, Σlat,
 --   Σlon, Σx, Σy, Σz, lat min, lat max, lon min, lon max, time min, time
 --   max) whose meaning depends on the mode of the key:
@@ -31,8 +34,12 @@
 --     given ("" for absent), and the 12 values are what the hash must hold
 --     after the batch: the new n and sums, and each bound, or "" where the
 --     batch leaves it as it is. The script writes them with one HSET.
--- then per device of the batch, 5 values: index in KEYS of its hash, device
---   id, and its latest position in the batch (time, lat, lon)
+-- then per track list, in KEYS order, 2 values: PEXPIREAT ms (0 = never)
+--   and the batch's track records of it, concatenated (point.AppendTrackRecord),
+--   appended as one list element
+-- then per device of the batch, 6 values: index in KEYS of its hash, device
+--   id, its latest position in the batch (time, lat, lon) and that point's
+--   extras (field lx, "" = none; point.AppendExtras)
 -- Returns {applied, 1} when proof "fresh" held from the summary, {applied,
 -- 0} when the ids were listed, {-1, k} when not all N entries are pending for
 -- the consumer (k were proved before one was not): then it has acknowledged
@@ -113,10 +120,15 @@
 --    BenchmarkApplySumsRun's batches, measured when the check read 5
 --    fields of every hash (most of a hash's cost is converting values
 --    between Lua and Redis, not the commands).
+-- 5. The track records are appended if and only if the sums are added
+--    (invariant 1), in the same call: a track holds every counted point
+--    once. Track keys must be lists (or absent), checked before the first
+--    write with the rest; RPUSH and PEXPIREAT then cannot fail.
+-- 6. The last position's extras (lx) are written with lt/llat/llon.
 
 local stream, index, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
 local mode, n = ARGV[3], tonumber(ARGV[4])
-local nagg, counter, drain = #KEYS - 4, KEYS[#KEYS], tonumber(ARGV[5])
+local counter, drain = KEYS[#KEYS], tonumber(ARGV[5])
 local geoidx = KEYS[#KEYS - 1]
 if not n or n < 1 or n > 10000 then
   return redis.error_reply('ERR applysums: bad entry count')
@@ -127,10 +139,23 @@ end
 if mode ~= 'fresh' and mode ~= 'run' and mode ~= 'each' then
   return redis.error_reply('ERR applysums: proof must be fresh, run or each')
 end
-local first = 6 + n
+local ntrk = tonumber(ARGV[6 + n])
+if not ntrk or ntrk < 0 or ntrk > #KEYS - 4 then
+  return redis.error_reply('ERR applysums: bad track count')
+end
+local nagg = #KEYS - 4 - ntrk
+local first = 7 + n
 local width = 15
-local devFirst = first + width * nagg
-if #ARGV < devFirst - 1 or (#ARGV - devFirst + 1) % 5 ~= 0 then
+-- trkAt[k] is where the section of track list KEYS[k] starts (invariant 5).
+local trkAt, devFirst = {}, first + width * nagg
+for k = 3 + nagg, #KEYS - 2 do
+  if #ARGV < devFirst + 1 or #ARGV[devFirst + 1] < 12 then
+    return redis.error_reply('ERR applysums: bad track section')
+  end
+  trkAt[k] = devFirst
+  devFirst = devFirst + 2
+end
+if #ARGV < devFirst - 1 or (#ARGV - devFirst + 1) % 6 ~= 0 then
   return redis.error_reply('ERR applysums: bad argument layout')
 end
 
@@ -154,10 +179,17 @@ end
 -- the caller cannot know is checked: key types, the layout, the device key
 -- indexes and, below, which entries are pending. devAt[k] is where the
 -- device section of KEYS[k] starts, for a device's own hash.
-local devAt, members = {}, {}
-for d = devFirst, #ARGV, 5 do
+local devAt, members, trkNew = {}, {}, {}
+for k = 3 + nagg, #KEYS - 2 do
+  local t = redis.call('TYPE', KEYS[k])['ok']
+  if t ~= 'list' and t ~= 'none' then
+    return redis.error_reply('ERR applysums: ' .. KEYS[k] .. ' is not a list')
+  end
+  trkNew[k] = t == 'none'
+end
+for d = devFirst, #ARGV, 6 do
   local ki = tonumber(ARGV[d])
-  if not ki or ki < 3 or ki > #KEYS - 2 then
+  if not ki or ki < 3 or ki > 2 + nagg then
     return redis.error_reply('ERR applysums: device key index out of range')
   end
   devAt[ki] = d
@@ -173,7 +205,7 @@ end
 -- the hash has no n yet.
 local dfields = {'n', 'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax', 'lt', 'llat', 'llon'}
 local cur, absolute, created, pos, conflicts = {}, {}, {}, {}, {-2}
-for k = 3, #KEYS - 2 do
+for k = 3, 2 + nagg do
   local o = first + (k - 3) * width
   local r
   if ARGV[o + 1] == '*' then
@@ -272,7 +304,7 @@ end
 local tok = token(ARGV[6])
 local sums = {'n', 'slat', 'slon', 'sx', 'sy', 'sz'}
 local bounds = {'latmin', 'latmax', 'lonmin', 'lonmax', 'tmin', 'tmax'}
-for k = 3, #KEYS - 2 do
+for k = 3, 2 + nagg do
   local key, c = KEYS[k], cur[k]
   local o = first + (k - 3) * width + 2 -- ARGV[o + 1 .. o + 12]: the 12 values
   local set = {}
@@ -311,6 +343,8 @@ for k = 3, #KEYS - 2 do
       set[#set + 1] = ARGV[d + 3]
       set[#set + 1] = 'llon'
       set[#set + 1] = ARGV[d + 4]
+      set[#set + 1] = 'lx' -- invariant 6
+      set[#set + 1] = ARGV[d + 5]
       geoset(geoidx, ARGV[d + 1], ARGV[d + 3], ARGV[d + 4])
     end
   end
@@ -322,6 +356,11 @@ for k = 3, #KEYS - 2 do
   -- A bucket's expiry is a function of the bucket alone, so the call that
   -- creates the hash sets it and later calls need not repeat it.
   if ARGV[o - 2] ~= '0' and created[k] then redis.call('PEXPIREAT', key, ARGV[o - 2]) end
+end
+for k, o in pairs(trkAt) do -- invariant 5
+  redis.call('RPUSH', KEYS[k], ARGV[o + 1])
+  -- a list's expiry is a function of its hour: set by the call that creates it
+  if ARGV[o] ~= '0' and trkNew[k] then redis.call('PEXPIREAT', KEYS[k], ARGV[o]) end
 end
 for c = 1, #members, 2000 do -- chunks: unpack spreads at most a few thousand values
   redis.call('ZADD', index, unpack(members, c, math.min(c + 1999, #members)))

@@ -391,13 +391,14 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 			args []any
 			want string // in the error; "" for Redis's own (XPENDING refusing the id)
 		}{
-			{"no ids", append([]any{keys.Group, "c", "run", 0, 0}, sums...), "bad entry count"},
-			{"bad drain", append([]any{keys.Group, "c", "run", 1, -1, msgs[0].ID}, sums...), "bad drain"},
-			{"bad id", append([]any{keys.Group, "c", "run", 1, 0, "x"}, sums...), ""},
-			{"bad id each", append([]any{keys.Group, "c", "each", 1, 0, "x"}, sums...), ""},
-			{"bad proof", append([]any{keys.Group, "c", "all", 1, 0, msgs[0].ID}, sums...), "proof must be"},
-			{"short sums", []any{keys.Group, "c", "run", 1, 0, msgs[0].ID, 0, 1}, "bad argument layout"},
-			{"device at 1", append(append([]any{keys.Group, "c", "run", 1, 0, msgs[0].ID}, sums...), 1, "a", 1, 2, 3),
+			{"no ids", append([]any{keys.Group, "c", "run", 0, 0, 0}, sums...), "bad entry count"},
+			{"bad drain", append([]any{keys.Group, "c", "run", 1, -1, msgs[0].ID, 0}, sums...), "bad drain"},
+			{"bad id", append([]any{keys.Group, "c", "run", 1, 0, "x", 0}, sums...), ""},
+			{"bad id each", append([]any{keys.Group, "c", "each", 1, 0, "x", 0}, sums...), ""},
+			{"bad proof", append([]any{keys.Group, "c", "all", 1, 0, msgs[0].ID, 0}, sums...), "proof must be"},
+			{"short sums", []any{keys.Group, "c", "run", 1, 0, msgs[0].ID, 0, 0, 1}, "bad argument layout"},
+			{"no track count", append([]any{keys.Group, "c", "run", 1, 0, msgs[0].ID, "x"}, sums...), "bad track count"},
+			{"device at 1", append(append([]any{keys.Group, "c", "run", 1, 0, msgs[0].ID, 0}, sums...), 1, "a", 1, 2, 3, ""),
 				"device key index out of range"},
 		} {
 			err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0), f.schema.Backlog(0)}, tc.args...).Err()
@@ -412,7 +413,7 @@ func TestApplySumsRejectsBadArguments(t *testing.T) {
 		}
 		c.Set(ctx, total, "not a hash", 0)
 		err := ApplySums.Run(ctx, c, []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0), f.schema.Backlog(0)},
-			append([]any{keys.Group, "c", "run", 1, 0, msgs[0].ID}, sums...)...).Err()
+			append([]any{keys.Group, "c", "run", 1, 0, msgs[0].ID, 0}, sums...)...).Err()
 		if err == nil || !strings.Contains(err.Error(), "is not a hash") {
 			t.Errorf("string aggregate: %v, want 'is not a hash'", err)
 		}

@@ -275,10 +275,11 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 		ctx := context.Background()
 		stream, total := f.schema.Stream(0), f.schema.Total(0)
 		ks := []string{stream, f.schema.DeviceIndex(0), total, f.schema.Geo(0), f.schema.Backlog(0)}
-		// a row: id, device, time, lat, lon, x, y, z, device key, kind, aggregate key
-		good := []any{msgs[0].ID, "a", 1, 2, 3, 4, 5, 6, 3, 0, 3}
+		// a row: id, device, time, lat, lon, x, y, z, device key, kind,
+		// track key, record, extras, aggregate key
+		good := []any{msgs[0].ID, "a", 1, 2, 3, 4, 5, 6, 3, 0, 0, "", "", 3}
 		row := func(id string, kind any, v any, agg int) []any {
-			return append(append([]any{keys.Group, 1, 0, 1}, good...), id, "a", v, 2, 3, 4, 5, 6, 3, kind, agg)
+			return append(append([]any{keys.Group, 1, 0, 1}, good...), id, "a", v, 2, 3, 4, 5, 6, 3, kind, 0, "", "", agg)
 		}
 		for name, args := range map[string][]any{
 			"key count mismatch": {keys.Group, 2, 0, 1},
@@ -288,7 +289,9 @@ func TestApplyRejectsBadArgumentsWithoutWriting(t *testing.T) {
 			"key index 1":        row(msgs[1].ID, 0, 1, 1),
 			"not a stream id":    row("not-an-id", 0, 1, 3),
 			"bad kind":           row(msgs[1].ID, 3, 1, 3),
-			"kind 2 first":       append([]any{keys.Group, 1, 0, 1}, "", "a", 1, 2, 3, 4, 5, 6, 3, 2, 3),
+			"kind 2 first":       append([]any{keys.Group, 1, 0, 1}, "", "a", 1, 2, 3, 4, 5, 6, 3, 2, 0, "", "", 3),
+			"track without key":  append(row(msgs[1].ID, 0, 1, 3)[:len(good)+4+10], 4, "123456789012", "", 3), // the geo index
+			"track at an agg":    append(row(msgs[1].ID, 0, 1, 3)[:len(good)+4+10], 3, "123456789012", "", 3),
 		} {
 			err := Apply.Run(ctx, c, ks, args...).Err()
 			if err == nil {

@@ -41,11 +41,26 @@ type deviceItem struct {
 	DistanceM *float64 `json:"distance_m,omitempty"`
 }
 
-// lastPosition is a device's latest position by event time.
+// lastPosition is a device's latest position by event time, with the
+// optional measurements sent with it.
 type lastPosition struct {
 	Latitude  float64 `json:"latitude"`
 	Longitude float64 `json:"longitude"`
 	Timestamp string  `json:"timestamp"`
+	extrasJSON
+}
+
+// extrasJSON are a point's optional measurements, absent when not sent.
+type extrasJSON struct {
+	Altitude *float64 `json:"altitude,omitempty"`
+	Speed    *float64 `json:"speed,omitempty"`
+	Heading  *float64 `json:"heading,omitempty"`
+	Accuracy *float64 `json:"accuracy,omitempty"`
+	Battery  *float64 `json:"battery,omitempty"`
+}
+
+func extrasJSONOf(e point.Extras) extrasJSON {
+	return extrasJSON{Altitude: e.Altitude, Speed: e.Speed, Heading: e.Heading, Accuracy: e.Accuracy, Battery: e.Battery}
 }
 
 // devicesPage is the body of GET /devices.
@@ -179,7 +194,7 @@ func (h *handlers) deviceItems(ctx context.Context, ids []string) ([]deviceItem,
 	pipe := h.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HMGet(ctx, h.deviceKey(id), agg.FieldCount, agg.FieldLastTime, agg.FieldLastLat, agg.FieldLastLon)
+		cmds[i] = pipe.HMGet(ctx, h.deviceKey(id), agg.FieldCount, agg.FieldLastTime, agg.FieldLastLat, agg.FieldLastLon, agg.FieldLastExtras)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("hmget %d devices: %w", len(ids), err)
@@ -187,7 +202,7 @@ func (h *handlers) deviceItems(ctx context.Context, ids []string) ([]deviceItem,
 	for i, id := range ids {
 		vals := cmds[i].Val()
 		str := func(j int) string { s, _ := vals[j].(string); return s }
-		item, err := newDeviceItem(id, str(0), str(1), str(2), str(3))
+		item, err := newDeviceItem(id, str(0), str(1), str(2), str(3), str(4))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", errCorrupt, h.deviceKey(id), err)
 		}
@@ -257,7 +272,7 @@ func (h *handlers) deviceKey(id string) string {
 
 // newDeviceItem decodes a device's count and last position fields; empty
 // strings are missing fields.
-func newDeviceItem(id, n, lt, llat, llon string) (deviceItem, error) {
+func newDeviceItem(id, n, lt, llat, llon, lx string) (deviceItem, error) {
 	item := deviceItem{DeviceID: id}
 	if n != "" {
 		c, err := strconv.ParseInt(n, 10, 64)
@@ -281,7 +296,11 @@ func newDeviceItem(id, n, lt, llat, llon string) (deviceItem, error) {
 		*f.dst = v
 	}
 	ts := agg.FormatTime(t)
-	item.LastPosition = &lastPosition{Latitude: geo.FromFixed(lat), Longitude: geo.FromFixed(lon), Timestamp: ts}
+	var ex point.Extras
+	if err := point.DecodeExtras([]byte(lx), &ex); err != nil {
+		return item, fmt.Errorf("field %s: %w", agg.FieldLastExtras, err)
+	}
+	item.LastPosition = &lastPosition{Latitude: geo.FromFixed(lat), Longitude: geo.FromFixed(lon), Timestamp: ts, extrasJSON: extrasJSONOf(ex)}
 	item.LastSeen = &ts
 	return item, nil
 }
@@ -321,7 +340,7 @@ func (h *handlers) getDevice(c *gin.Context) {
 	sums, err := agg.FromHash(m)
 	var item deviceItem
 	if err == nil {
-		item, err = newDeviceItem(id, m[agg.FieldCount], m[agg.FieldLastTime], m[agg.FieldLastLat], m[agg.FieldLastLon])
+		item, err = newDeviceItem(id, m[agg.FieldCount], m[agg.FieldLastTime], m[agg.FieldLastLat], m[agg.FieldLastLon], m[agg.FieldLastExtras])
 	}
 	if err != nil {
 		h.abortRead(c, "get device", fmt.Errorf("%w: %s: %w", errCorrupt, key, err))

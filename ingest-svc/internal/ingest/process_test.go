@@ -53,6 +53,9 @@ func (e *env) process() {
 	process(e.t, e.rdb, e.schema, e.wins, e.now.UnixMilli(), 1000)
 }
 
+// trackRetention is processor-svc's default --track-retention.
+const trackRetention = 7 * 24 * time.Hour
+
 // process is env.process for any client; batch is the XREADGROUP COUNT.
 func process(tb testing.TB, c redis.UniversalClient, sc *keys.Schema, wins window.Set, nowMs int64, batch int) {
 	tb.Helper()
@@ -74,12 +77,14 @@ func process(tb testing.TB, c redis.UniversalClient, sc *keys.Schema, wins windo
 				tb.Fatalf("xreadgroup %s: %v", stream, err)
 			}
 			b := scripts.NewApplyBatch(sc, p)
+			b.SetTracks(trackRetention, nowMs)
 			run := func() {
 				r, err := b.Run(ctx, c, keys.Group)
 				if err != nil || r.Applied != int64(b.Points()) {
 					tb.Fatalf("apply %d entries of %s: %+v %v", b.Len(), stream, r, err)
 				}
 				b = scripts.NewApplyBatch(sc, p)
+				b.SetTracks(trackRetention, nowMs)
 			}
 			var pts []point.Point
 			for _, m := range res[0].Messages {

@@ -67,7 +67,7 @@ type handlers struct {
 
 // NewRouter returns the API's gin engine: POST /upload, the device apps'
 // POST /owntracks, GET|POST /osmand, POST /traccar and POST /overland, GET /retrieve,
-// GET /devices, GET /devices/{id}, GET /positions, GET /openapi.json, GET /healthz,
+// GET /devices, GET /devices/{id}, GET /devices/{id}/track, GET /positions, GET /openapi.json, GET /healthz,
 // GET /readyz, GET /metrics, and the web UI (GET / and GET /ui/{file}, package web).
 // Every error, 404 and 405 included, is JSON (see errorBody).
 // openapi.json describes every route; TestOpenAPIMatchesRouter keeps the
@@ -149,6 +149,7 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 	e.GET("/retrieve", read(h.retrieve)...)
 	e.GET("/devices", read(h.listDevices)...)
 	e.GET("/devices/:id", read(h.getDevice)...)
+	e.GET("/devices/:id/track", read(h.getTrack)...)
 	e.GET("/positions", read(h.listPositions)...)
 	web.Register(e)
 	e.GET("/openapi.json", serveOpenAPI)
@@ -164,7 +165,7 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 }
 
 // routesHelp lists the endpoints, for the 404 answer.
-const routesHelp = "the API has POST /upload, GET /retrieve, GET /devices, GET /devices/{id}, GET /positions, " +
+const routesHelp = "the API has POST /upload, GET /retrieve, GET /devices, GET /devices/{id}, GET /devices/{id}/track, GET /positions, " +
 	"POST /owntracks, GET|POST /osmand, POST /traccar, POST /overland, " +
 	"GET /openapi.json, GET /healthz, GET /readyz and GET /metrics; the web UI is at GET /"
 

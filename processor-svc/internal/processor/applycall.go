@@ -75,11 +75,13 @@ func (w *partition) applyCall(finish context.Context, c *call, nowMs int64) erro
 func (w *partition) applyBatches(entries []entry, nowMs int64) ([]*scripts.ApplyBatch, error) {
 	schema := w.p.schema
 	b := scripts.NewApplyBatch(schema, w.n)
+	b.SetTracks(w.p.cfg.TrackRetention, nowMs)
 	out := []*scripts.ApplyBatch{b}
 	var aggs []scripts.AggKey
 	for _, e := range entries {
 		if b.Points() > 0 && b.Points()+len(e.pts) > scripts.MaxApplyPoints {
 			b = scripts.NewApplyBatch(schema, w.n)
+			b.SetTracks(w.p.cfg.TrackRetention, nowMs)
 			out = append(out, b)
 		}
 		if err := b.AddEntry(e.id, e.packed); err != nil {

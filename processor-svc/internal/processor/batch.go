@@ -116,12 +116,12 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 		})
 	}
 	var calls []*call
-	cur := w.newCall()
+	cur := w.newCall(nowMs)
 	names := map[string]*deviceKeyNames{}
 	for _, e := range good {
 		if bounded && cur.sums.Len() > 0 && cur.sums.Keys()+w.entryKeys(names, cur.sums, e, nowMs) > w.p.cfg.MaxCallKeys {
 			calls = append(calls, cur)
-			cur = w.newCall()
+			cur = w.newCall(nowMs)
 		}
 		if err := cur.sums.AddEntry(e.id, e.packed); err != nil {
 			return fmt.Errorf("partition %d: %w", w.n, err)
@@ -209,6 +209,8 @@ type call struct {
 	entries []entry
 }
 
-func (w *partition) newCall() *call {
-	return &call{sums: scripts.NewSumBatch(w.p.schema, w.n)}
+func (w *partition) newCall(nowMs int64) *call {
+	b := scripts.NewSumBatch(w.p.schema, w.n)
+	b.SetTracks(w.p.cfg.TrackRetention, nowMs)
+	return &call{sums: b}
 }

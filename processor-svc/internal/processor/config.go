@@ -61,6 +61,9 @@ const (
 	// DefaultRetention is how long raw points are kept after they were
 	// counted: none.
 	DefaultRetention = time.Duration(0)
+	// DefaultTrackRetention is how long each device's track points are
+	// kept after the hour they belong to (docs/architecture.md, "Tracks").
+	DefaultTrackRetention = 7 * 24 * time.Hour
 	// DefaultTrimStep is the most entries one XTRIM removes: a step reads
 	// the entries it removes to find its cut, ~1-2 ms of Redis per 1,000.
 	DefaultTrimStep = 1_000
@@ -116,6 +119,10 @@ type Config struct {
 	// replay, even when counted; 0 trims them as soon as they are
 	// acknowledged. Default DefaultRetention.
 	Retention time.Duration
+	// TrackRetention keeps each device's points in its track, by event
+	// time, this long after their hour; 0: no tracks. The flag's default is
+	// DefaultTrackRetention (SetDefaults leaves 0 alone).
+	TrackRetention time.Duration
 	// TrimStep is the most entries one XTRIM removes, so that no single
 	// command blocks Redis for long (miniredis trims slowly). Default
 	// DefaultTrimStep.
@@ -141,6 +148,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.ConsumerExpiry, "consumer-expiry", DefaultConsumerExpiry, "after each claim pass, remove from the group other consumers owning no pending entry and idle this long: replaced processors (negative: never)")
 	s.Duration(&c.TrimInterval, "trim-interval", DefaultTrimInterval, "how often acknowledged entries are trimmed from the streams")
 	s.Duration(&c.Retention, "retention", DefaultRetention, "keep raw points at least this long for replay (0: trim once acknowledged)")
+	s.Duration(&c.TrackRetention, "track-retention", DefaultTrackRetention, "keep each device's points for GET /devices/{id}/track this long after their hour, by event time (0: no tracks)")
 	s.Int(&c.TrimStep, "trim-step", DefaultTrimStep, "most entries removed by one XTRIM")
 	s.Duration(&c.StatsInterval, "stats-interval", DefaultStatsInterval, "how often progress is logged")
 }
@@ -228,6 +236,9 @@ func (c *Config) validateProcessing() error {
 	}
 	if c.Retention < 0 {
 		errs = append(errs, fmt.Errorf("retention must not be negative, got %v", c.Retention))
+	}
+	if c.TrackRetention < 0 {
+		errs = append(errs, fmt.Errorf("track-retention must not be negative, got %v", c.TrackRetention))
 	}
 	if c.TrimStep < 1 {
 		errs = append(errs, fmt.Errorf("trim-step must be at least 1, got %d", c.TrimStep))

@@ -30,7 +30,7 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		Consumer: host, BatchSize: DefaultBatchSize, MaxCallKeys: DefaultMaxCallKeys, Linger: DefaultLinger, Block: DefaultBlock,
 		ClaimInterval: DefaultClaimInterval, ClaimMinIdle: DefaultClaimMinIdle, ConsumerExpiry: DefaultConsumerExpiry,
-		TrimInterval: DefaultTrimInterval, Retention: DefaultRetention, TrimStep: DefaultTrimStep,
+		TrimInterval: DefaultTrimInterval, Retention: DefaultRetention, TrackRetention: DefaultTrackRetention, TrimStep: DefaultTrimStep,
 		StatsInterval: DefaultStatsInterval,
 	}
 	want.Common = cfg.Common
@@ -46,6 +46,7 @@ func TestConfigDefaults(t *testing.T) {
 	var zero Config
 	zero.SetDefaults()
 	want.Common = zero.Common
+	want.TrackRetention = 0 // 0 is "no tracks", not "unset"
 	if zero != want {
 		t.Errorf("SetDefaults\n got %+v\nwant %+v", zero, want)
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 func TestCountsExactly(t *testing.T) {
-	for _, tc := range []struct {
+	for i, tc := range []struct {
 		name                string
 		partitions, devices int
 		before, during      int // points appended before the start and while running
@@ -29,6 +29,7 @@ func TestCountsExactly(t *testing.T) {
 		{"calls of at most 5 keys", 2, 30, 300, 300, 500, 5},
 		{"one call per read", 2, 30, 300, 300, 500, -1},
 	} {
+		tracks := i%2 == 0 // every other case keeps tracks; the others, none
 		t.Run(tc.name, func(t *testing.T) {
 			_, c := newMiniredis(t)
 			s := newSchema(t, tc.partitions)
@@ -39,6 +40,9 @@ func TestCountsExactly(t *testing.T) {
 			cfg := testConfig("a")
 			cfg.BatchSize = tc.batchSize
 			cfg.MaxCallKeys = tc.maxCallKeys
+			if tracks {
+				cfg.TrackRetention = 10 * 365 * 24 * time.Hour // the points are of 2024
+			}
 			r := start(t, c, s, cfg)
 			for i := tc.before; i < len(pts); i += 37 {
 				appendPoints(t, c, s, pts[i:min(i+37, len(pts))])
@@ -48,6 +52,11 @@ func TestCountsExactly(t *testing.T) {
 				t.Fatalf("Run: %v", err)
 			}
 			checkExact(t, c, s, pts)
+			if tracks {
+				checkTracks(t, c, s, pts)
+			} else if ks, _ := c.Keys(context.Background(), "*:trk:*").Result(); len(ks) != 0 {
+				t.Errorf("--track-retention 0 wrote %d track lists", len(ks))
+			}
 			if st := r.Stats(); st.Applied != int64(len(pts)) || st.Duplicates != 0 {
 				t.Errorf("stats %+v, want %d applied and no duplicates", st, len(pts))
 			}

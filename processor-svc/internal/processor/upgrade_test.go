@@ -2,6 +2,9 @@ package processor
 
 import (
 	"context"
+	"fmt"
+	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/redistest/backends"
+	"github.com/geostream/geostream/streamkit/track"
 )
 
 // appendLegacy stores pts as versions before the packed format did: one
@@ -41,7 +45,10 @@ func TestUpgradeInPlace(t *testing.T) {
 		fresh := genPoints(42, 3000, 40)
 		cfg := testConfig("a")
 		cfg.BatchSize = 64
-		cfg.ClaimInterval, cfg.ClaimMinIdle = 20*time.Millisecond, 50*time.Millisecond
+		cfg.TrackRetention = 10 * 365 * 24 * time.Hour // the points are of 2024
+		// Claim min idle well above a batch's time on miniredis, so that only
+		// the old version's entries are claimed, not a live processor's.
+		cfg.ClaimInterval, cfg.ClaimMinIdle = 20*time.Millisecond, 400*time.Millisecond
 		a := start(t, c, s, cfg)
 		cfg.Consumer = "b"
 		b := start(t, c, s, cfg)
@@ -56,6 +63,7 @@ func TestUpgradeInPlace(t *testing.T) {
 			}
 		}
 		checkExact(t, c, s, all)
+		checkTracks(t, c, s, all)
 		if n := pendingOf(t, c, s, ""); n != 0 {
 			t.Errorf("%d entries still pending", n)
 		}
@@ -72,4 +80,34 @@ func TestUpgradeInPlace(t *testing.T) {
 			t.Errorf("stats a %+v, b %+v: want %d points applied in all", sa, sb, len(all))
 		}
 	})
+}
+
+// checkTracks checks that every device's track holds exactly its points of
+// pts (legacy and packed alike), in event-time order.
+func checkTracks(tb testing.TB, c redis.UniversalClient, s *keys.Schema, pts []point.Point) {
+	tb.Helper()
+	want := map[string][]string{}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, p := range pts {
+		want[p.DeviceID] = append(want[p.DeviceID], fmt.Sprint(p.TimeMs, p.LatE7, p.LonE7))
+		lo, hi = min(lo, p.TimeMs), max(hi, p.TimeMs)
+	}
+	for id, w := range want {
+		pg, err := track.Read(context.Background(), c, s, id, lo, hi+1, track.Cursor{}, len(pts)+1)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		got := make([]string, len(pg.Points))
+		for i, p := range pg.Points {
+			got[i] = fmt.Sprint(p.TimeMs, p.LatE7, p.LonE7)
+			if i > 0 && p.TimeMs < pg.Points[i-1].TimeMs {
+				tb.Errorf("track of %s out of order at %d", id, i)
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(w)
+		if !slices.Equal(got, w) {
+			tb.Errorf("track of %s: %d points, want %d, each once", id, len(got), len(w))
+		}
+	}
 }
