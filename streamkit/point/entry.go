@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 
 	"github.com/geostream/geostream/streamkit/geo"
 )
@@ -157,29 +156,10 @@ var ErrBadEntry = errors.New("malformed stream entry")
 // fields (XMessage.Values), to dst. It reads both the packed form (FieldCount
 // and FieldPoints) and the legacy one point per entry (AppendLegacyFields),
 // which entries written before the packed form still hold. packed says which
-// it was.
+// it was. An EntryDecoder does the same with fewer allocations.
 func DecodeEntry(v map[string]any, dst []Point) (pts []Point, packed bool, err error) {
-	blob, ok := v[FieldPoints].(string)
-	if !ok {
-		p, err := FromValues(v)
-		if err != nil {
-			return dst, false, fmt.Errorf("%w: %w", ErrBadEntry, err)
-		}
-		return append(dst, p), false, nil
-	}
-	n, err := strconv.Atoi(fmt.Sprint(v[FieldCount]))
-	if err != nil || n < 1 {
-		return dst, true, fmt.Errorf("%w: field %q must be a positive count", ErrBadEntry, FieldCount)
-	}
-	start := len(dst)
-	dst, err = DecodeSegments([]byte(blob), dst)
-	if err != nil {
-		return dst[:start], true, err
-	}
-	if got := len(dst) - start; got != n {
-		return dst[:start], true, fmt.Errorf("%w: %d points, field %q says %d", ErrBadEntry, got, FieldCount, n)
-	}
-	return dst, true, nil
+	d := EntryDecoder{once: true}
+	return d.Decode(v, dst)
 }
 
 // DecodeSegments appends the points of concatenated segments to dst,
@@ -187,21 +167,15 @@ func DecodeEntry(v map[string]any, dst []Point) (pts []Point, packed bool, err e
 // extras): an entry that does not decode whole yields an error and dst as
 // it was.
 func DecodeSegments(b []byte, dst []Point) ([]Point, error) {
-	start := len(dst)
-	r := segReader{b: b}
-	for len(r.b) > 0 && r.err == nil {
-		dst = r.segment(dst)
-	}
-	if r.err != nil {
-		return dst[:start], fmt.Errorf("%w: %w", ErrBadEntry, r.err)
-	}
-	return dst, nil
+	d := EntryDecoder{once: true}
+	return d.segments(b, dst)
 }
 
 // segReader decodes segments; the first error sticks.
 type segReader struct {
 	b   []byte
 	err error
+	d   *EntryDecoder
 }
 
 func (r *segReader) fail(format string, args ...any) {
@@ -253,7 +227,7 @@ func (r *segReader) segment(dst []Point) []Point {
 	if r.err == nil && nd == 0 {
 		r.fail("segment without devices")
 	}
-	ids := make([]string, nd)
+	ids := r.d.scratchIDs(nd)
 	prevID := ""
 	for i := range ids {
 		shared, n := r.uvarint(), r.uvarint()
@@ -264,7 +238,7 @@ func (r *segReader) segment(dst []Point) []Point {
 			r.fail("device %d: bad prefix or length", i)
 			return dst
 		}
-		id := prevID[:shared] + string(r.b[:n])
+		id := r.d.id(prevID[:shared], r.b[:n])
 		r.b = r.b[n:]
 		if ValidDeviceID(id) != nil || (i > 0 && id <= prevID) {
 			r.fail("device %d: invalid or out of order id %q", i, id)
@@ -285,8 +259,8 @@ func (r *segReader) segment(dst []Point) []Point {
 	r.b = r.b[1:]
 	var prev [3]int64
 	prev[0] = t0
-	last := make([][3]int64, nd)
-	seen := make([]bool, nd)
+	last, seen := r.d.scratchLast(nd)
+	dst = slices.Grow(dst, np)
 	for i := 0; i < np && r.err == nil; i++ {
 		head := r.uvarint()
 		d := head >> 1

@@ -132,8 +132,13 @@ func FuzzDecodeSegments(f *testing.F) {
 	f.Add(AppendSegment(nil, samplePoints()))
 	f.Add([]byte{SegmentVersion, 1, 0, 1, 'a', 1, 0, 0, 0, 0, 0})
 	f.Add([]byte{SegmentVersion, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	var dec EntryDecoder // reused across inputs, as the processor does
 	f.Fuzz(func(t *testing.T, b []byte) {
 		pts, err := DecodeSegments(b, nil)
+		reused, rerr := dec.segments(b, nil)
+		if (err == nil) != (rerr == nil) || !reflect.DeepEqual(reused, pts) {
+			t.Fatalf("reused decoder: %v, %+v vs %v, %+v", rerr, reused, err, pts)
+		}
 		if err != nil {
 			return
 		}

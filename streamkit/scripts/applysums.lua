@@ -53,9 +53,8 @@
 -- Invariants (streamkit/scripts/applysums_test.go checks each):
 -- 1. The sums are added if and only if every one of the N entries was
 --    pending for this consumer when the script started, and the script then
---    acknowledges all N. The proof is read-only (XPENDING; an earlier
---    version used XCLAIM … JUSTID, which Redis writes to the AOF once per
---    id: half of the script's cost):
+--    acknowledges all N. The proof is read-only (XPENDING, which writes
+--    nothing to the AOF; docs/performance.md, change 1):
 --    - "run": XPENDING of the consumer between the first and the last id
 --      must list exactly the N ids, in order (a duplicate id, an id out of
 --      order, an entry acknowledged or claimed by another consumer
@@ -74,9 +73,8 @@
 --      XPENDING's summary says the group has exactly N pending entries, all
 --      between the first and the last id, and all N are this consumer's,
 --      they are exactly the batch: proved in O(consumers), without listing
---      N entries (that listing was ~40 % of the script's time on 10,000-
---      entry batches). Otherwise (other consumers have pending entries,
---      say) the ids are proved as a run.
+--      N entries. Otherwise (other consumers have pending entries, say) the
+--      ids are proved as a run.
 --    Pending for us and acknowledged in the same atomic call means no other
 --    call counted them and none will (apply.lua, invariant 1), so each
 --    entry is still counted exactly once.

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -83,6 +84,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		work    = fs.String("work-dir", "", "keep Redis's files and the services' logs here (default: a temporary directory, removed)")
 		noWrk   = fs.Bool("go-load", false, "use the Go load generator even when wrk is installed")
 		timeout = fs.Duration("timeout", 30*time.Minute, "give up after this long")
+		pflags  = fs.String("processor-flags", "", "extra flags for every processor-svc, space-separated (e.g. --linger=1s)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -104,6 +106,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.IdemTTL = *idemTTL
 	}
 	cfg.BinDir, cfg.WorkDir, cfg.ProfileDir = *bin, *work, *profile
+	cfg.ProcessorFlags = strings.Fields(*pflags)
 	cfg.UseWrk = load.HaveWrk() && !*noWrk
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,45 +17,68 @@ import (
 	"github.com/geostream/geostream/bench/internal/harness"
 )
 
+// XAddResult is one redis-benchmark XADD run: its ops/s and the largest
+// latency it saw (ms, at the client: pipelining and scheduling included).
+type XAddResult struct {
+	OpsPS        float64 `json:"ops_per_s"`
+	MaxLatencyMs float64 `json:"max_latency_ms"`
+}
+
 // XAddRate runs redis-benchmark's XADD with 64 commands a pipeline against
 // the server on port and returns its ops/s. The entry has the fields and
 // value sizes of a geostream point, so the figure is the rate Redis can
 // append such entries at when nothing else is in the way. The key is
 // deleted afterwards.
 func XAddRate(ctx context.Context, rdb *redis.Client, port string, n int) (float64, error) {
+	r, err := XAdd(ctx, rdb, port, n, 64)
+	return r.OpsPS, err
+}
+
+// XAdd is XAddRate with pipeline commands a pipeline (1: unpipelined, each
+// of redis-benchmark's 50 clients waits for every answer).
+func XAdd(ctx context.Context, rdb *redis.Client, port string, n, pipeline int) (XAddResult, error) {
 	const key = "bench:xadd"
 	out, err := harness.Run(ctx, 5*time.Minute, "redis-benchmark",
-		"-h", "127.0.0.1", "-p", port, "-n", strconv.Itoa(n), "-P", "64", "--csv",
+		"-h", "127.0.0.1", "-p", port, "-n", strconv.Itoa(n), "-P", strconv.Itoa(pipeline), "--csv",
 		"XADD", key, "*", "d", "dev-0042", "t", "1737633600123", "lat", "525200000", "lon", "134050000")
 	if err != nil {
-		return 0, err
+		return XAddResult{}, err
 	}
 	if err := rdb.Del(ctx, key).Err(); err != nil {
-		return 0, fmt.Errorf("del %s: %w", key, err)
+		return XAddResult{}, fmt.Errorf("del %s: %w", key, err)
 	}
 	return parseBenchmarkCSV(out)
 }
 
-// parseBenchmarkCSV reads the rps column of redis-benchmark --csv.
-func parseBenchmarkCSV(out string) (float64, error) {
+// parseBenchmarkCSV reads the rps and max_latency_ms columns of
+// redis-benchmark --csv (the latter 0 when absent).
+func parseBenchmarkCSV(out string) (XAddResult, error) {
 	// Progress lines end in '\r'; keep what follows the last one.
 	if i := strings.LastIndexByte(out, '\r'); i >= 0 {
 		out = out[i+1:]
 	}
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil {
-		return 0, fmt.Errorf("redis-benchmark csv: %w\n%s", err, out)
+		return XAddResult{}, fmt.Errorf("redis-benchmark csv: %w\n%s", err, out)
 	}
+	maxCol := -1
 	for _, r := range rows {
-		if len(r) >= 2 && r[0] != "test" {
-			v, err := strconv.ParseFloat(r[1], 64)
-			if err != nil {
-				return 0, fmt.Errorf("redis-benchmark rps %q: %w", r[1], err)
+		if len(r) >= 2 && r[0] == "test" {
+			maxCol = slices.Index(r, "max_latency_ms")
+			continue
+		}
+		if len(r) >= 2 {
+			var res XAddResult
+			if res.OpsPS, err = strconv.ParseFloat(r[1], 64); err != nil {
+				return res, fmt.Errorf("redis-benchmark rps %q: %w", r[1], err)
 			}
-			return v, nil
+			if maxCol > 0 && maxCol < len(r) {
+				res.MaxLatencyMs, _ = strconv.ParseFloat(r[maxCol], 64)
+			}
+			return res, nil
 		}
 	}
-	return 0, fmt.Errorf("redis-benchmark printed no result:\n%s", out)
+	return XAddResult{}, fmt.Errorf("redis-benchmark printed no result:\n%s", out)
 }
 
 // RawDrain reads every entry of streams through a fresh consumer group

@@ -60,6 +60,9 @@ type Config struct {
 	ProfileDir string
 	// Quick marks a smoke run (reported in the results).
 	Quick bool
+	// ProcessorFlags are added to every processor-svc's flags (after the
+	// benchmark's own, so they win), e.g. --linger=1s.
+	ProcessorFlags []string
 }
 
 // Full returns the settings of a full run.

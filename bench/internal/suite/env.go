@@ -89,7 +89,7 @@ func (e *env) startProcessor(prefix string, extra ...string) (*harness.Proc, err
 	if err != nil {
 		return nil, err
 	}
-	args = append(append(args, "--consumer", "bench-processor"), extra...)
+	args = append(append(append(args, "--consumer", "bench-processor"), extra...), e.cfg.ProcessorFlags...)
 	return harness.StartHTTP(e.dir, "processor-svc", addr, "/readyz", e.bin("processor-svc"), args...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/geostream/geostream/bench/internal/harness"
 	"github.com/geostream/geostream/bench/internal/load"
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/point"
 )
 
 // RepResult is everything one repetition measured. Points are counted
@@ -25,6 +27,13 @@ type RepResult struct {
 	Noop     load.Result `json:"noop"`
 	XAddOps  float64     `json:"xadd_ops_per_s"`
 	RawDrain float64     `json:"raw_drain_entries_per_s"`
+	// XAddMaxMs is redis-benchmark's largest XADD latency (-P 64); XAdd1
+	// is the same XADD unpipelined (phase xadd1).
+	XAddMaxMs float64            `json:"xadd_max_latency_ms"`
+	XAdd1     ceiling.XAddResult `json:"xadd_unpipelined"`
+	// PackedBytesPerPoint is the packed segments of the 500-point bodies
+	// alone (point.AppendSegment), before Redis's stream overhead.
+	PackedBytesPerPoint float64 `json:"packed_bytes_per_point"`
 	// geostream.
 	Single      load.Result `json:"single"`
 	Batch       load.Result `json:"batch_ingest_only"`
@@ -129,16 +138,27 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 	}
 	e.logf("rep %d: single-point POST %.0f req/s (p50 %v, p99 %v, %d errors)", n, r.Single.Rate(), r.Single.P50, r.Single.P99, r.Single.Errors)
 
-	// (b) redis-benchmark XADD -P 64.
-	err = e.measure(ctx, r, "xadd", nil, func(p *phase) (err error) {
-		r.XAddOps, err = ceiling.XAddRate(ctx, e.redis.Client, e.redis.Port(), e.cfg.XAddN)
+	// (b) redis-benchmark XADD -P 64, then unpipelined (a bound).
+	err = e.measure(ctx, r, "xadd", nil, func(p *phase) error {
+		x, err := ceiling.XAdd(ctx, e.redis.Client, e.redis.Port(), e.cfg.XAddN, 64)
+		r.XAddOps, r.XAddMaxMs = x.OpsPS, x.MaxLatencyMs
 		p.points = int64(e.cfg.XAddN)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.logf("rep %d: redis-benchmark XADD -P 64: %.0f ops/s", n, r.XAddOps)
+	e.logf("rep %d: redis-benchmark XADD -P 64: %.0f ops/s (max latency %.2f ms)", n, r.XAddOps, r.XAddMaxMs)
+	err = e.measure(ctx, r, "xadd1", nil, func(p *phase) (err error) {
+		r.XAdd1, err = ceiling.XAdd(ctx, e.redis.Client, e.redis.Port(), e.cfg.XAddN/5, 1)
+		p.points = int64(e.cfg.XAddN / 5)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.logf("rep %d: redis-benchmark XADD unpipelined: %.0f ops/s", n, r.XAdd1.OpsPS)
+	r.PackedBytesPerPoint = packedBytesPerPoint(e.batch)
 
 	// 500-point batches, no processor: points acknowledged per second. The
 	// streams fill up: that is the backlog drained below.
@@ -309,3 +329,19 @@ func (e *env) logSlowest(r *RepResult) {
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// packedBytesPerPoint is the size of bodies' points as packed segments
+// (one a body, as append.lua stores a request) ÷ their points; NaN when
+// a body does not decode.
+func packedBytesPerPoint(bodies [][]byte) float64 {
+	var size, n int
+	for _, b := range bodies {
+		pts, err := point.DecodeBytes(b, point.BodyJSON, point.DecodeOptions{})
+		if err != nil || len(pts) == 0 {
+			return math.NaN()
+		}
+		size += len(point.AppendSegment(nil, pts))
+		n += len(pts)
+	}
+	return float64(size) / float64(max(n, 1))
+}

@@ -90,18 +90,36 @@ func TestFigures(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	(&Report{Figures: figs}).WriteTable(&buf)
-	for _, want := range []string{"Redis CPU per point, end to end, 500-pt batches", "0.90", "≤ 1.00", "ok", "MISS", "EVALSHA applysums.lua"} {
+	for _, want := range []string{"Redis CPU per point, end to end, 500-pt batches", "0.90", "≤ 1.00", "met", "MISSED", "EVALSHA applysums.lua"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, buf.String())
 		}
 	}
 	buf.Reset()
 	(&Report{Figures: figs}).WriteMarkdown(&buf)
-	if !strings.Contains(buf.String(), "| Redis CPU per point, end to end, 500-pt batches | 3.60 µs | XADD -P 64, per op 4.00 | 0.90 | ≤ 1.00 | ok |") {
+	if !strings.Contains(buf.String(), "| Redis CPU per point, end to end, 500-pt batches | 3.60 µs | XADD -P 64, per op 4.00 | 0.90 | ≤ 1.00 | met |") {
 		t.Errorf("markdown:\n%s", buf.String())
 	}
 	if _, err := json.Marshal(figs); err != nil {
 		t.Errorf("figures do not encode: %v", err)
+	}
+}
+
+// A missed target is blocked when a blocking bound row of it misses too,
+// and only missed when its bound meets the target.
+func TestStatusBlocked(t *testing.T) {
+	for _, c := range []struct {
+		batchRedis float64 // Redis CPU s for 100k points: bound = 10 µs × this ÷ 4 µs
+		want       string
+	}{{0.48, "blocked"}, {0.2, "missed"}} {
+		r := repOf(1, 0.5, 4, 0.2, 800) // e2e 5 µs ÷ 4 µs: 1.25, missed
+		r.Phases["batch"] = phaseStats{Points: 100_000, RedisCPU: harness.RedisCPU{Main: c.batchRedis}}
+		figs := figures(Full(), []*RepResult{r})
+		f := figureByKey(t, figs, "redis_cpu_e2e_batch_us")
+		b := figureByKey(t, figs, "cpu_batch_redis_us")
+		if f.Status != c.want || b.Status != "bound" || b.BoundOf != f.Key {
+			t.Errorf("bound %v: status %q (%s), bound %q of %q, want %q", c.batchRedis, f.Status, f.Detail, b.Status, b.BoundOf, c.want)
+		}
 	}
 }
 

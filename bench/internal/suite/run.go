@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/geostream/geostream/bench/internal/harness"
@@ -75,10 +76,11 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (rep *Report, err error
 			BackgroundRate: cfg.BackgroundRate, Profiled: cfg.ProfileDir != "",
 			SteadyRate: cfg.SteadyRate, SteadyDevices: cfg.SteadyDevices, SteadyBatch: cfg.SteadyBatch,
 			SteadyDuration: cfg.SteadyDuration.String(), IdemTTL: cfg.IdemTTL.String(),
+			ProcessorFlags: strings.Join(cfg.ProcessorFlags, " "),
 		},
 	}
-	e.logf("benchmark: %d repetition(s) of %v loads, redis-server %s on %s, load generator %s",
-		cfg.Reps, cfg.Duration, rep.Host.Redis, e.redis.Addr, gen)
+	e.logf("benchmark: %d repetition(s) of %v loads, redis-server %s on %s, load generator %s, processor flags %q",
+		cfg.Reps, cfg.Duration, rep.Host.Redis, e.redis.Addr, gen, rep.Settings.ProcessorFlags)
 	for i := 1; i <= cfg.Reps; i++ {
 		r, err := e.rep(ctx, i)
 		if err != nil {

@@ -79,7 +79,7 @@ func (w *partition) applyBatches(entries []entry, nowMs int64) ([]*scripts.Apply
 	out := []*scripts.ApplyBatch{b}
 	var aggs []scripts.AggKey
 	for _, e := range entries {
-		if b.Points() > 0 && b.Points()+len(e.pts) > scripts.MaxApplyPoints {
+		if b.Points() > 0 && b.Points()+e.n > scripts.MaxApplyPoints {
 			b = scripts.NewApplyBatch(schema, w.n)
 			b.SetTracks(w.p.cfg.TrackRetention, nowMs)
 			out = append(out, b)
@@ -87,7 +87,11 @@ func (w *partition) applyBatches(entries []entry, nowMs int64) ([]*scripts.Apply
 		if err := b.AddEntry(e.id, e.packed); err != nil {
 			return nil, fmt.Errorf("partition %d: %w", w.n, err)
 		}
-		for _, pt := range e.pts {
+		pts, err := w.points(e)
+		if err != nil {
+			return nil, err
+		}
+		for _, pt := range pts {
 			aggs = w.p.wins.AggKeys(schema, w.n, pt, nowMs, aggs)
 			if err := b.AddPoint(pt, schema.Device(w.n, pt.DeviceID), aggs); err != nil {
 				return nil, fmt.Errorf("partition %d: %w", w.n, err)

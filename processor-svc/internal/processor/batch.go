@@ -3,6 +3,7 @@ package processor
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,12 +14,17 @@ import (
 	"github.com/geostream/geostream/streamkit/scripts"
 )
 
-// entry is a stream entry decoded: a packed entry's points, or a legacy
-// entry's one point (docs/architecture.md, "Stream entry format").
+// entry is a stream entry, decoded once to check it (docs/architecture.md,
+// "Stream entry format"). Its points are decoded again when they are added
+// (partition.points), into one buffer reused for every entry: a read of a
+// backlog holds up to ~100k points, which kept decoded took 80 bytes each.
 type entry struct {
 	id     string
 	packed bool
-	pts    []point.Point
+	values map[string]any
+	n      int           // points
+	first  string        // the first point's device
+	pts    []point.Point // kept only for bounded reads (few entries)
 }
 
 // apply counts msgs, read from this partition's stream, in batches of at
@@ -50,10 +56,11 @@ func (w *partition) apply(finish context.Context, msgs []redis.XMessage, fresh b
 // Redis returns without fields) can never be counted: it is logged and
 // returned in bad, to be acknowledged without counting, so that it cannot
 // wedge the partition by being redelivered for ever.
-func (w *partition) decode(msgs []redis.XMessage) (good []entry, bad []string) {
+func (w *partition) decode(msgs []redis.XMessage, keep bool) (good []entry, bad []string) {
 	misplaced := 0
 	for _, m := range msgs {
-		pts, packed, err := point.DecodeEntry(m.Values, nil)
+		pts, packed, err := w.dec.Decode(m.Values, w.buf[:0])
+		w.buf = pts
 		if err != nil {
 			w.log.Warn("undecodable entry acknowledged without counting it", "id", m.ID, "err", err)
 			bad = append(bad, m.ID)
@@ -64,12 +71,30 @@ func (w *partition) decode(msgs []redis.XMessage) (good []entry, bad []string) {
 				misplaced++
 			}
 		}
-		good = append(good, entry{id: m.ID, packed: packed, pts: pts})
+		e := entry{id: m.ID, packed: packed, values: m.Values, n: len(pts), first: pts[0].DeviceID}
+		if keep {
+			e.pts = slices.Clone(pts)
+		}
+		good = append(good, e)
 	}
 	if misplaced > 0 {
 		w.log.Warn("points of devices that belong to another partition, counted in this one", "points", misplaced)
 	}
 	return good, bad
+}
+
+// points returns e's points: those kept, or decoded again into the
+// partition's buffer, valid until the next call.
+func (w *partition) points(e entry) ([]point.Point, error) {
+	if e.pts != nil {
+		return e.pts, nil
+	}
+	pts, _, err := w.dec.Decode(e.values, w.buf[:0])
+	w.buf = pts
+	if err != nil {
+		return nil, fmt.Errorf("partition %d: entry %s: %w", w.n, e.id, err)
+	}
+	return pts, nil
 }
 
 // applyBatch counts one batch: each call acknowledges its entries and adds
@@ -84,7 +109,7 @@ func (w *partition) decode(msgs []redis.XMessage) (good []entry, bad []string) {
 // whole ">" read (proof "fresh", from XPENDING's summary).
 func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bounded, fresh bool) error {
 	defer prometheus.NewTimer(w.p.batchDuration).ObserveDuration()
-	good, bad := w.decode(msgs)
+	good, bad := w.decode(msgs, bounded)
 	if len(bad) > 0 {
 		err := w.retry(finish, "xack undecodable entries", func(ctx context.Context) error {
 			n, err := w.p.client.XAck(ctx, w.stream, keys.Group, bad...).Result()
@@ -107,12 +132,12 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 		// Stable: a device's entries stay in id order.
 		first := map[string]int{}
 		for i, e := range good {
-			if _, ok := first[e.pts[0].DeviceID]; !ok {
-				first[e.pts[0].DeviceID] = i
+			if _, ok := first[e.first]; !ok {
+				first[e.first] = i
 			}
 		}
 		sort.SliceStable(good, func(a, b int) bool {
-			return first[good[a].pts[0].DeviceID] < first[good[b].pts[0].DeviceID]
+			return first[good[a].first] < first[good[b].first]
 		})
 	}
 	var calls []*call
@@ -126,7 +151,11 @@ func (w *partition) applyBatch(finish context.Context, msgs []redis.XMessage, bo
 		if err := cur.sums.AddEntry(e.id, e.packed); err != nil {
 			return fmt.Errorf("partition %d: %w", w.n, err)
 		}
-		for _, pt := range e.pts {
+		pts, err := w.points(e)
+		if err != nil {
+			return err
+		}
+		for _, pt := range pts {
 			// The partition total, the device, and its time buckets at
 			// every resolution (those already expired left out).
 			dev, aggs := w.keysOf(names, pt, nowMs)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/geostream/geostream/streamkit/backoff"
 	"github.com/geostream/geostream/streamkit/keys"
+	"github.com/geostream/geostream/streamkit/point"
 )
 
 // retryPolicy spaces the attempts of a failed Redis call: doubling from
@@ -28,6 +29,9 @@ type partition struct {
 	// twice, i.e. another processor wrote its hashes between the read and
 	// the call, and again before it was sent again.
 	deltaCalls int
+	// dec and buf decode the partition's entries (batch.go).
+	dec point.EntryDecoder
+	buf []point.Point
 }
 
 // conflictBackoff is how many calls of a partition skip the read ahead
