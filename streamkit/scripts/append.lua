@@ -134,7 +134,7 @@ if limit > 0 and pending >= limit then
   end
 end
 
-local out, segs, total = {}, {}, 0
+local out, segs, total, expiring, written = {}, {}, 0, {}, 0
 for r = 1, nreq do
   local i = 9 + 4 * (r - 1)
   local field, fp, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
@@ -150,10 +150,14 @@ for r = 1, nreq do
   else
     segs[#segs + 1] = ARGV[i + 3]
     total = total + n
-    if field ~= '' then mk_write(meta, L, KEYS[3 * r + 2], field, fp, n, at) end
+    if field ~= '' then
+      mk_write(KEYS[3 * r + 2], field, fp, n, at, expiring)
+      written = written + 1
+    end
     out[#out + 1], out[#out + 2], out[#out + 3] = n, 0, fp
   end
 end
+mk_count(meta, L, written)
 if total > 0 then
   redis.call('XADD', stream, '*', 'n', total, 'p', table.concat(segs))
   redis.call('INCRBY', counter, total)

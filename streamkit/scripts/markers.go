@@ -49,8 +49,11 @@ type markerView struct{ l, c, b, p int64 }
 func (m *Markers) view() markerView {
 	c := m.now().UnixMilli() / m.l
 	m.mu.Lock()
-	s, b, p := m.s, max(m.b, 1), m.p
+	s, b, p := m.s, m.b, m.p
 	m.mu.Unlock()
+	if b == 0 {
+		b = firstBuckets // nothing seen yet: a new layout's (markers.lua)
+	}
 	switch {
 	case s > c: // another instance's clock started a later slice
 		c = s
@@ -120,6 +123,10 @@ func shortFingerprint(fp string) string {
 func sameFingerprint(stored, fp string) bool {
 	return stored == fp || stored == shortFingerprint(fp)
 }
+
+// firstBuckets is markers.lua's mk_first: the bucket count of a layout
+// with no previous slice.
+const firstBuckets = 16
 
 // maxStaleRounds bounds the re-sends of a call answered STALE (the layout
 // changes once per slice at most).

@@ -17,12 +17,14 @@
 -- the hashes (Redis Cluster: every key in KEYS) from the layout it cached;
 -- a call whose layout is not Redis's answers "STALE s b p" and writes no
 -- marker. The first write of slice c rolls the layout: the new bucket count
--- fits the previous slice's markers into hashes of ~mk_per_hash fields.
+-- fits the previous slice's markers into hashes of ~mk_per_hash fields
+-- (mk_first buckets with no previous slice: a few small hashes at a low
+-- rate, listpacks up to ~2000 keys a slice at a high one).
 --
 -- A legacy marker (gs:{T}:idem:<key>, one hash per key with fields n, fp)
 -- is still read: they expire within 24 h of the upgrade.
 
-local mk_per_hash = 64
+local mk_per_hash, mk_first = 64, 16
 
 local function mk_buckets(n)
   local b = 1
@@ -35,7 +37,7 @@ end
 -- STALE error. With roll, a slice c newer than the layout's is started.
 local function mk_layout(meta, L, c, b, p, roll)
   local m = redis.call('HMGET', meta, L .. ':s', L .. ':b', L .. ':p', L .. ':n')
-  local ms, mb, mp, mn = tonumber(m[1]), tonumber(m[2]) or 1, tonumber(m[3]) or 0, tonumber(m[4]) or 0
+  local ms, mb, mp, mn = tonumber(m[1]), tonumber(m[2]) or mk_first, tonumber(m[3]) or 0, tonumber(m[4]) or 0
   if ms and c < ms then
     return redis.error_reply('STALE ' .. ms .. ' ' .. mb .. ' ' .. mp)
   end
@@ -58,14 +60,22 @@ end
 local function mk_find(legacy, cur, prev, field)
   local v = redis.call('HGET', cur, field) or redis.call('HGET', prev, field)
   if v then return tonumber(string.sub(v, 9)), string.sub(v, 1, 8) end
-  v = redis.call('HMGET', legacy, 'n', 'fp')
-  if v[1] then return tonumber(v[1]), v[2] end
+  v = redis.call('HGET', legacy, 'fp')
+  if v then return tonumber(redis.call('HGET', legacy, 'n')), v end
   return nil
 end
 
--- mk_write remembers the key: n points stored with fingerprint fp.
-local function mk_write(meta, L, cur, field, fp, n, at)
+-- mk_write remembers the key: n points stored with fingerprint fp. done
+-- is the call's set of hashes whose expiry is set already.
+local function mk_write(cur, field, fp, n, at, done)
   redis.call('HSET', cur, field, fp .. n)
-  redis.call('PEXPIREAT', cur, at)
-  redis.call('HINCRBY', meta, L .. ':n', 1)
+  if not done[cur] then
+    redis.call('PEXPIREAT', cur, at)
+    done[cur] = true
+  end
+end
+
+-- mk_count adds a call's w markers to its slice's count.
+local function mk_count(meta, L, w)
+  if w > 0 then redis.call('HINCRBY', meta, L .. ':n', w) end
 end
