@@ -15,6 +15,7 @@ import (
 	"github.com/geostream/geostream/e2e/internal/procs"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/redistest"
+	"github.com/geostream/geostream/streamkit/scripts"
 )
 
 // Fault 8 (docs/architecture.md#idempotency-key, #stored-on-2xx, #counted-exactly-once):
@@ -28,6 +29,10 @@ func TestFaultIdempotencyKey(t *testing.T) {
 	t.Run("partial-batch", idemPartialBatch)
 	t.Run("redis-kill", idemRedisKill)
 }
+
+// idemTTL is ingest-svc's --idempotency-ttl in idemClientTimeout, which
+// reads the markers it names.
+const idemTTL = 10 * time.Minute
 
 // partitionDevices returns one device id per partition, each starting with
 // prefix.
@@ -66,7 +71,7 @@ func spanningRequest(r *rand.Rand, key string, devs []string, perDevice int) *re
 func idemClientTimeout(t *testing.T) {
 	c := newClusterWith(t, clusterOptions{
 		redis:  []string{"--appendfsync", "everysec"},
-		ingest: []string{"--redis-timeout", "5s"},
+		ingest: []string{"--redis-timeout", "5s", "--idempotency-ttl", idemTTL.String()},
 	})
 	c.startProcessor("p1")
 	rc := c.redis.Client()
@@ -99,14 +104,18 @@ func idemClientTimeout(t *testing.T) {
 		resume()
 		if first != nil {
 			// ingest-svc finishes the abandoned attempt: its markers appear.
+			ks := make([]*scripts.MarkerKey, s.Partitions())
+			for p := range ks {
+				ks[p] = scripts.NewMarkers(s, p, idemTTL).Key(req.key)
+			}
 			redistest.WaitFor(t, 10*time.Second, "the abandoned attempt's markers on every partition", func() bool {
-				n := 0
-				for p := 0; p < s.Partitions(); p++ {
-					if rc.Exists(context.Background(), s.Idempotency(p, req.key)).Val() == 1 {
-						n++
+				found, _ := scripts.FindKeys(context.Background(), rc, ks)
+				for _, f := range found {
+					if !f {
+						return false
 					}
 				}
-				return n == s.Partitions()
+				return len(found) == len(ks)
 			})
 		}
 		req.send(context.Background(), client, c.base)

@@ -106,8 +106,20 @@ func (s *Schema) DeviceBucket(p int, id, res string, startMs int64) string {
 // by the processors (the backlog limit reads it; append.lua).
 func (s *Schema) Backlog(p int) string { return s.base(p) + "backlog" }
 
-// Idempotency is the marker of an upload's Idempotency-Key in partition p.
+// Idempotency is the legacy marker of an upload's Idempotency-Key in
+// partition p: one hash per key, as versions before shared markers wrote
+// them. Only read now (until they expire, at most 24 h after an upgrade).
 func (s *Schema) Idempotency(p int, key string) string { return s.base(p) + "idem:" + key }
+
+// Markers is partition p's idempotency marker layout: the current time
+// slice and bucket counts per slice length (scripts/markers.lua).
+func (s *Schema) Markers(p int) string { return s.base(p) + "markers" }
+
+// MarkerHash is one hash of partition p's idempotency markers: the keys of
+// bucket b remembered in time slice slice of length sliceMs.
+func (s *Schema) MarkerHash(p int, sliceMs, slice int64, b int) string {
+	return s.base(p) + "markers:" + strconv.FormatInt(sliceMs, 10) + ":" + strconv.FormatInt(slice, 10) + ":" + strconv.Itoa(b)
+}
 
 // Tag returns the hash tag of partition p of n. It is "p<p>" when that lands
 // in the p-th of n equal ranges of the 16384 cluster slots, and otherwise

@@ -91,6 +91,7 @@ func TestPartitionKeysShareOneSlot(t *testing.T) {
 		for _, k := range []string{
 			s.Total(p), s.Device(p, "a:b{c}"), s.DeviceIndex(p),
 			s.Bucket(p, "1m", 60000), s.DeviceBucket(p, "x", "1h", 3600000), s.Idempotency(p, "k{1}"),
+			s.Markers(p), s.MarkerHash(p, 600000, 2941650, 3),
 		} {
 			if got := Slot(k); got != want {
 				t.Errorf("partition %d: %q in slot %d, stream in %d", p, k, got, want)

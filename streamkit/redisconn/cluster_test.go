@@ -274,6 +274,9 @@ return 1`)
 		// pipeline partitions 0 and 2 (on another master) as ingest does.
 		var ok [6]atomic.Int64
 		var failed atomic.Int64
+		// Markers of one-day slices: their layout does not change (STALE)
+		// during the test.
+		markers := []*scripts.Markers{scripts.NewMarkers(s, 0, 24*time.Hour), nil, scripts.NewMarkers(s, 2, 24*time.Hour)}
 		errs := sync.Map{}
 		fail := func(err error) { // record the Redis error's first word
 			failed.Add(1)
@@ -297,8 +300,7 @@ return 1`)
 					batch := func(p int) *scripts.AppendBatch {
 						b := appendBatch(s, p, 1)
 						if i%2 == 0 { // an idempotency marker: a second key, created by the call
-							b.Marker = s.Idempotency(p, fmt.Sprintf("w%d-%d", w, i))
-							b.MarkerTTLMs = 60_000
+							b.Key = markers[p].Key(fmt.Sprintf("w%d-%d", w, i))
 						}
 						return b
 					}

@@ -130,7 +130,7 @@ func hasWrite(cmds []redis.Cmder) bool {
 			return true
 		}
 		switch c.Name() {
-		case "pexpire", "expire", "set", "hset", "xadd", "xack", "hincrby", "del":
+		case "pexpire", "expire", "set", "hset", "xadd", "xack", "hincrby", "incrby", "del":
 			return true
 		}
 	}

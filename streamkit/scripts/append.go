@@ -19,11 +19,9 @@ type AppendBatch struct {
 	Stream string
 	// Backlog is the partition's backlog counter (keys.Schema.Backlog).
 	Backlog string
-	// Marker is the idempotency marker key; empty when the request has no
-	// Idempotency-Key.
-	Marker string
-	// MarkerTTLMs is how long the marker is kept, in ms.
-	MarkerTTLMs int64
+	// Key is the request's Idempotency-Key marker in this partition; nil
+	// when the request has no key.
+	Key *MarkerKey
 	// Fingerprint identifies the request's content, stored in the marker so
 	// that a key reused for other content can be told apart.
 	Fingerprint string
@@ -59,8 +57,10 @@ type AppendResult struct {
 	Stored int64 // points of this partition stored by the request
 	// Replayed is true when an earlier attempt with the same idempotency key
 	// stored them and this call stored nothing.
-	Replayed    bool
-	Fingerprint string // the fingerprint of the attempt that stored them
+	Replayed bool
+	// OtherContent is true for a replay whose first attempt had another
+	// fingerprint: the key was reused for other content.
+	OtherContent bool
 	// Err is this request's own failure in a call that ran (ErrBacklog);
 	// AppendCall.Run returns a failure of the whole call separately.
 	Err error

@@ -22,6 +22,10 @@ var (
 	tokenSrc string
 	//go:embed geoset.lua
 	geosetSrc string
+	//go:embed markers.lua
+	markersSrc string
+	//go:embed checkkey.lua
+	checkKeySrc string
 )
 
 // Apply counts a batch of stream entries into the aggregates, each exactly
@@ -30,7 +34,11 @@ var Apply = redis.NewScript(withPrelude(applySrc))
 
 // Append appends one request's points of one partition (see append.lua).
 // Build its arguments with AppendBatch.
-var Append = redis.NewScript(appendSrc)
+var Append = redis.NewScript(joinFront(markersSrc, appendSrc))
+
+// CheckKey reads an Idempotency-Key's marker in one partition (see
+// checkkey.lua); CheckKeys runs it.
+var CheckKey = redis.NewScript(joinFront(markersSrc, checkKeySrc))
 
 // MaxApplyEntries bounds the entries of one Apply or ApplySums call, and
 // MaxApplyPoints the points of one Apply call (apply.lua, invariant 3: sums
@@ -43,16 +51,20 @@ const (
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
 // withPrelude returns src with the code of token.lua and geoset.lua in
-// front of it, on src's first line, which must be a comment: their comments
-// are dropped and their lines joined with spaces, so that the line numbers
-// Redis reports in a script's errors ("user_script:57") are those of src's
-// own file. They must therefore have no "--" other than their comments.
-func withPrelude(src string) string {
+// front of it (joinFront).
+func withPrelude(src string) string { return joinFront(tokenSrc+"\n"+geosetSrc, src) }
+
+// joinFront returns src with the code of lib in front of it, on src's
+// first line, which must be a comment: lib's comments are dropped and its
+// lines joined with spaces, so that the line numbers Redis reports in a
+// script's errors ("user_script:57") are those of src's own file. lib must
+// therefore have no "--" other than its comments.
+func joinFront(lib, src string) string {
 	if !strings.HasPrefix(src, "--") {
 		panic("scripts: a script the prelude is joined onto must start with a comment line")
 	}
 	var code []string
-	for line := range strings.Lines(tokenSrc + "\n" + geosetSrc) {
+	for line := range strings.Lines(lib) {
 		line, _, _ = strings.Cut(line, "--")
 		if line = strings.TrimSpace(line); line != "" {
 			code = append(code, line)

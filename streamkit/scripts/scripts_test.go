@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -30,8 +31,9 @@ func randomPoints(r *rand.Rand, n int, devices ...string) []point.Point {
 
 // fixture is one partition's stream with a consumer group.
 type fixture struct {
-	c      *redis.Client
-	schema *keys.Schema
+	c       *redis.Client
+	schema  *keys.Schema
+	markers *Markers // the partition's idempotency markers, TTL 1 minute
 }
 
 func newFixture(t *testing.T, c *redis.Client) *fixture {
@@ -44,7 +46,7 @@ func newFixture(t *testing.T, c *redis.Client) *fixture {
 	if err := c.XGroupCreateMkStream(ctx, s.Stream(0), keys.Group, "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{c: c, schema: s}
+	return &fixture{c: c, schema: s, markers: NewMarkers(s, 0, time.Minute)}
 }
 
 // append stores pts as legacy entries, one per point, as versions before

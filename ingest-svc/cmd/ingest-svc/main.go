@@ -82,9 +82,12 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	// The append script is loaded, so that the first upload's EVALSHA finds it.
 	lctx, cancel := context.WithTimeout(ctx, startTimeout)
 	err = scripts.Append.Load(lctx, conn.Client).Err()
+	if err == nil {
+		err = scripts.CheckKey.Load(lctx, conn.Client).Err()
+	}
 	cancel()
 	if err != nil {
-		return fmt.Errorf("load append script: %w", err)
+		return fmt.Errorf("load append scripts: %w", err)
 	}
 
 	reg := metrics.NewRegistry()

@@ -59,6 +59,10 @@ type committer struct {
 // ~1-3 µs a point, and every other client waits behind it.
 const maxCallPoints = 2000
 
+// maxResends bounds the re-sends of a call answered NOSCRIPT or STALE in
+// one flush (the marker layout changes at most once a TTL).
+const maxResends = 3
+
 // maxQueued bounds the batches waiting for a round trip. Requests in flight
 // are bounded by the in-flight limits, but a request that timed out leaves
 // its batch queued until the flush goroutine reaches it; while Redis hangs
@@ -204,15 +208,20 @@ func (c *committer) flush(take []*pendingAppend) {
 	_, _ = pipe.Exec(ctx)
 	// A call answered NOSCRIPT (Redis restarted or its script cache was
 	// flushed) did not run: send it again as EVAL, which loads the script.
-	// Nothing else is sent again here: a call that may have run must not
-	// run twice (what failed may be re-queued after a backoff: retry.go).
-	var retry []*partCall
-	for _, pc := range calls {
-		if redis.HasErrorPrefix(pc.cmd.Err(), "NOSCRIPT") {
-			retry = append(retry, pc)
+	// One answered STALE stored nothing (its marker layout changed, which
+	// refreshed it): send it again, named with the new layout. Nothing else
+	// is sent again here: a call that may have run must not run twice
+	// (what failed may be re-queued after a backoff: retry.go).
+	for range maxResends {
+		var retry []*partCall
+		for _, pc := range calls {
+			if redis.HasErrorPrefix(pc.cmd.Err(), "NOSCRIPT") || pc.call.Stale(pc.cmd) {
+				retry = append(retry, pc)
+			}
 		}
-	}
-	if len(retry) > 0 {
+		if len(retry) == 0 {
+			break
+		}
 		pipe = c.rdb.Pipeline()
 		for _, pc := range retry {
 			k, a := pc.call.Args()

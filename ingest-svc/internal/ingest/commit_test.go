@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha1"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -44,7 +45,7 @@ func (h *scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 func (h *scriptHook) see(cmds []redis.Cmder) {
 	scripts := false
 	for _, cmd := range cmds {
-		if name := cmd.Name(); name == "evalsha" || name == "eval" {
+		if scriptName(cmd) == "append" {
 			scripts = true
 			h.calls.Add(1)
 			args := cmd.Args() // evalsha sha numkeys keys... limit group R ...
@@ -62,13 +63,43 @@ func (h *scriptHook) see(cmds []redis.Cmder) {
 	}
 }
 
+// loadScripts loads the scripts ingest calls, as ingest-svc does at start.
+func loadScripts(t *testing.T, rdb *redis.Client) {
+	t.Helper()
+	for _, s := range []*redis.Script{scripts.Append, scripts.CheckKey} {
+		if err := s.Load(context.Background(), rdb).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// scriptName names the script cmd calls by EVALSHA or EVAL: "append",
+// "checkkey", "other", or "" for another command.
+func scriptName(cmd redis.Cmder) string {
+	args := cmd.Args()
+	var sha string
+	switch cmd.Name() {
+	case "evalsha":
+		sha = fmt.Sprint(args[1])
+	case "eval":
+		sha = fmt.Sprintf("%x", sha1.Sum([]byte(fmt.Sprint(args[1]))))
+	default:
+		return ""
+	}
+	switch sha {
+	case scripts.Append.Hash():
+		return "append"
+	case scripts.CheckKey.Hash():
+		return "checkkey"
+	}
+	return "other"
+}
+
 func newHookedEnv(t *testing.T, hook *scriptHook, tune ...func(*RouterConfig)) *env {
 	t.Helper()
 	return newEnvWith(t, func(rdb *redis.Client) {
 		// Loaded first, so that each call is one EVALSHA (no NOSCRIPT, then EVAL).
-		if err := scripts.Append.Load(context.Background(), rdb).Err(); err != nil {
-			t.Fatal(err)
-		}
+		loadScripts(t, rdb)
 		rdb.AddHook(hook)
 	}, tune...)
 }

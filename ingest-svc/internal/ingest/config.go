@@ -42,8 +42,11 @@ const (
 	// DefaultReplicaAckTimeout is how long an upload waits for the replicas
 	// of --min-replicas-acked.
 	DefaultReplicaAckTimeout = time.Second
-	// DefaultIdempotencyTTL is how long an Idempotency-Key is remembered.
-	DefaultIdempotencyTTL = 24 * time.Hour
+	// DefaultIdempotencyTTL is how long an Idempotency-Key is remembered
+	// at least (at most twice that): 5× the simulator's --give-up-after
+	// (2m), longer than any backoff of the device apps; a retry after it
+	// stores again. Redis keeps ~2 TTLs of keys (docs/performance.md).
+	DefaultIdempotencyTTL = 10 * time.Minute
 	// DefaultReadHeaderTimeout bounds reading a request's headers.
 	DefaultReadHeaderTimeout = 5 * time.Second
 	// DefaultReadTimeout bounds reading a whole request, body included.
@@ -128,7 +131,8 @@ type RouterConfig struct {
 	// MaxClockSkew is how far after the server's clock a point's timestamp
 	// may be. Default DefaultMaxClockSkew.
 	MaxClockSkew time.Duration
-	// IdempotencyTTL is how long an Idempotency-Key is remembered: a retry
+	// IdempotencyTTL is how long an Idempotency-Key is remembered at least
+	// (at most twice as long: markers expire by time slice): a retry
 	// within it is stored once. Default DefaultIdempotencyTTL.
 	IdempotencyTTL time.Duration
 	// MinReplicasAcked is how many replicas of each Redis master an upload
@@ -334,7 +338,7 @@ func (c *Config) Register(s *envflag.Set) {
 	s.Duration(&c.MaxClockSkew, "max-clock-skew", DefaultMaxClockSkew, "how far in the future a point's timestamp may be")
 	s.Int(&c.MinReplicasAcked, "min-replicas-acked", 0, "replicas of each Redis master an upload wrote to that must have its points (WAIT) before it answers 200; 503 when fewer do within --replica-ack-timeout (0 = the master alone)")
 	s.Duration(&c.ReplicaAckTimeout, "replica-ack-timeout", DefaultReplicaAckTimeout, "how long an upload waits for --min-replicas-acked replicas (less than --redis-timeout)")
-	s.Duration(&c.IdempotencyTTL, "idempotency-ttl", DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered")
+	s.Duration(&c.IdempotencyTTL, "idempotency-ttl", DefaultIdempotencyTTL, "how long an Idempotency-Key is remembered at least (at most twice as long); set it above your clients' longest retry")
 	s.Duration(&c.ReadHeaderTimeout, "read-header-timeout", DefaultReadHeaderTimeout, "time to read a request's headers")
 	s.Duration(&c.ReadTimeout, "read-timeout", DefaultReadTimeout, "time to read a whole request (0 = none)")
 	s.Duration(&c.WriteTimeout, "write-timeout", DefaultWriteTimeout, "time from the end of a request's headers to the end of its response (0 = none)")

@@ -85,8 +85,8 @@ func (h *modelConn) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 }
 
 // wrote reports whether a command of cmds propagated a write: an append
-// that stored a request (status 0 in append.lua's reply), or an expiry
-// that was set.
+// that stored a request (status 0 in append.lua's reply), or the fence's
+// INCRBY (which propagates even by 0).
 func wrote(cmds []redis.Cmder) bool {
 	for _, c := range cmds {
 		switch c := c.(type) {
@@ -97,8 +97,8 @@ func wrote(cmds []redis.Cmder) bool {
 					return true
 				}
 			}
-		case *redis.BoolCmd:
-			if c.Val() {
+		case *redis.IntCmd:
+			if c.Name() == "incrby" && c.Err() == nil {
 				return true
 			}
 		}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -27,9 +26,10 @@ func (c *committer) replicaAcks(ctx context.Context) (context.Context, *rediscon
 // the marker and points were written earlier, perhaps on another
 // connection, perhaps not replicated yet (that attempt was answered 503).
 // So a call with a replay is followed by a fence: a write on the same
-// master after the replay (PEXPIRE of the marker, which also restarts its
-// TTL) and WAIT for it. The replication stream is ordered, so a replica
-// that has the fence has the earlier write too.
+// master after the replay (INCRBY of the partition's backlog counter by 0,
+// which changes nothing but replicates) and WAIT for it. The replication
+// stream is ordered, so a replica that has the fence has the earlier write
+// too.
 func (c *committer) replicated(ctx context.Context, acks *redisconn.ReplicaAcks, pc *partCall, res []scripts.AppendResult) error {
 	if acks == nil {
 		return nil
@@ -39,12 +39,12 @@ func (c *committer) replicated(ctx context.Context, acks *redisconn.ReplicaAcks,
 	}
 	for i, r := range res {
 		b := pc.reqs[i].batch
-		if r.Err != nil || !r.Replayed || b.Marker == "" {
+		if r.Err != nil || !r.Replayed || b.Key == nil {
 			continue
 		}
 		fctx, facks := c.replicaAcks(ctx)
 		pipe := c.rdb.Pipeline()
-		fence := pipe.PExpire(fctx, b.Marker, time.Duration(b.MarkerTTLMs)*time.Millisecond)
+		fence := pipe.IncrBy(fctx, b.Backlog, 0)
 		if _, err := pipe.Exec(fctx); err != nil && !errors.Is(err, redis.Nil) {
 			return fmt.Errorf("replica fence: %w", err)
 		}

@@ -67,7 +67,7 @@ func mayHaveRun(err error) bool {
 // A re-sent batch joins the queue behind its partition's later requests
 // (invariant 4 orders the requests of one attempt, not re-sends).
 func (c *committer) resendLater(pa *pendingAppend, err error) bool {
-	if !resendable(err, pa.batch.Marker != "") || pa.ctx.Err() != nil {
+	if !resendable(err, pa.batch.Key != nil) || pa.ctx.Err() != nil {
 		return false
 	}
 	d := appendBackoff.Delay(pa.attempts + 1)

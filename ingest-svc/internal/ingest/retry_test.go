@@ -69,8 +69,8 @@ func TestResendable(t *testing.T) {
 	}
 }
 
-// failHook fails the first `fail` round trips holding a script call (or,
-// with reads, an HGET): with run false it answers err without sending
+// failHook fails the first `fail` round trips holding an append.lua call
+// (or, with reads, a checkkey.lua call): with run false it answers err without sending
 // anything (Redis refused, or no connection); with run true it sends the
 // round trip and then replaces each reply with err (the connection broke
 // after Redis ran it).
@@ -79,20 +79,20 @@ type failHook struct {
 	fail  int64
 	run   bool
 	reads bool
-	trips atomic.Int64 // round trips that held a script call (or HGET)
+	trips atomic.Int64 // round trips that held an append (or key check)
 }
 
 func (h *failHook) DialHook(next redis.DialHook) redis.DialHook          { return next }
 func (h *failHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
 func (h *failHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		want := "evalsha"
+		want := "append"
 		if h.reads {
-			want = "hget"
+			want = "checkkey"
 		}
 		hit := false
 		for _, c := range cmds {
-			hit = hit || c.Name() == want || (c.Name() == "eval" && !h.reads)
+			hit = hit || scriptName(c) == want
 		}
 		if !hit || h.trips.Add(1) > h.fail {
 			return next(ctx, cmds)
@@ -228,14 +228,12 @@ func TestRetryKeyCheck(t *testing.T) {
 	}
 }
 
-// newHookedFailEnv is an env whose client runs hook, with append.lua
+// newHookedFailEnv is an env whose client runs hook, with the scripts
 // loaded (each call one EVALSHA, never NOSCRIPT then EVAL).
 func newHookedFailEnv(t *testing.T, hook *failHook, tune ...func(*RouterConfig)) *env {
 	t.Helper()
 	return newEnvWith(t, func(rdb *redis.Client) {
-		if err := scripts.Append.Load(context.Background(), rdb).Err(); err != nil {
-			t.Fatal(err)
-		}
+		loadScripts(t, rdb)
 		rdb.AddHook(hook)
 	}, tune...)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/geostream/geostream/ingest-svc/internal/web"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/metrics"
+	"github.com/geostream/geostream/streamkit/scripts"
 	"github.com/geostream/geostream/streamkit/service"
 	"github.com/geostream/geostream/streamkit/window"
 )
@@ -59,6 +60,8 @@ type handlers struct {
 	perClient *clientSlots
 	// commit coalesces concurrent uploads' appends (group commit).
 	commit *committer
+	// markers is each partition's Idempotency-Key marker layout.
+	markers []*scripts.Markers
 
 	// uploads and reads are the token buckets of RateLimit (points) and
 	// ReadRateLimit (requests); nil when off.
@@ -104,6 +107,11 @@ func newRouter(cfg RouterConfig, d Deps) (*gin.Engine, *handlers) {
 		h.wins = defaultWindows()
 	}
 	h.commit = newCommitter(d.Redis, cfg.RedisTimeout)
+	h.markers = make([]*scripts.Markers, h.schema.Partitions())
+	for p := range h.markers {
+		h.markers[p] = scripts.NewMarkers(h.schema, p, cfg.IdempotencyTTL)
+		h.markers[p].SetClock(h.now)
+	}
 	h.commit.minReplicas, h.commit.replicaTimeout = cfg.MinReplicasAcked, cfg.ReplicaAckTimeout
 	if cfg.MaxInFlight > 0 {
 		h.inFlight = make(chan struct{}, cfg.MaxInFlight)

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/geostream/geostream/streamkit/point"
 	"github.com/geostream/geostream/streamkit/scripts"
 )
@@ -55,8 +53,7 @@ func (h *handlers) store(ctx context.Context, pts []point.Point, idem *idempoten
 		if b == nil {
 			b = &scripts.AppendBatch{Stream: h.schema.Stream(p), Backlog: h.schema.Backlog(p), BacklogLimit: h.cfg.BacklogLimit}
 			if idem != nil {
-				b.Marker = h.schema.Idempotency(p, idem.Key)
-				b.MarkerTTLMs = h.cfg.IdempotencyTTL.Milliseconds()
+				b.Key = h.markers[p].Key(idem.Key)
 				b.Fingerprint = idem.Fingerprint
 			}
 			batches[p] = b
@@ -73,11 +70,18 @@ func (h *handlers) store(ctx context.Context, pts []point.Point, idem *idempoten
 	timer := time.NewTimer(h.cfg.RedisTimeout)
 	defer timer.Stop()
 	if idem != nil {
-		_, err := within(ctx, h.cfg.RedisTimeout, func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, retryRead(ctx, func(ctx context.Context) error { return h.checkKey(ctx, idem) })
+		reused, err := within(ctx, h.cfg.RedisTimeout, func(ctx context.Context) (p int, err error) {
+			err = retryRead(ctx, func(ctx context.Context) error {
+				p, err = h.checkKey(ctx, idem)
+				return err
+			})
+			return p, err
 		})
 		if err != nil {
 			return storeResult{}, err
+		}
+		if reused >= 0 {
+			return storeResult{}, fmt.Errorf("partition %d: %w", reused, errKeyReused)
 		}
 	}
 
@@ -102,7 +106,7 @@ func (h *handlers) store(ctx context.Context, pts []point.Point, idem *idempoten
 			errs = append(errs, err)
 			res.Replayed = false
 			continue
-		case r.Replayed && idem != nil && r.Fingerprint != idem.Fingerprint:
+		case r.OtherContent:
 			// Another request with this key got here between checkKey and
 			// the append.
 			errs = append(errs, fmt.Errorf("partition %d: %w", p, errKeyReused))
@@ -117,23 +121,14 @@ func (h *handlers) store(ctx context.Context, pts []point.Point, idem *idempoten
 	return res, nil
 }
 
-// checkKey fails with errKeyReused when any partition holds a marker of
-// idem's key with another fingerprint. Checking every partition before
-// writing anything keeps a reused key from storing the partitions that
-// the first request did not touch.
-func (h *handlers) checkKey(ctx context.Context, idem *idempotency) error {
-	pipe := h.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, h.schema.Partitions())
-	for p := range cmds {
-		cmds[p] = pipe.HGet(ctx, h.schema.Idempotency(p, idem.Key), "fp")
+// checkKey returns the first partition that holds a marker of idem's key
+// with another fingerprint, -1 when none does. Checking every partition
+// before writing anything keeps a reused key from storing the partitions
+// that the first request did not touch.
+func (h *handlers) checkKey(ctx context.Context, idem *idempotency) (int, error) {
+	ks := make([]*scripts.MarkerKey, len(h.markers))
+	for p, m := range h.markers {
+		ks[p] = m.Key(idem.Key)
 	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("check idempotency key: %w", err)
-	}
-	for p, c := range cmds {
-		if fp, err := c.Result(); err == nil && fp != idem.Fingerprint {
-			return fmt.Errorf("partition %d: %w", p, errKeyReused)
-		}
-	}
-	return nil
+	return scripts.CheckKeys(ctx, h.rdb, ks, idem.Fingerprint)
 }

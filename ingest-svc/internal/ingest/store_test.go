@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,10 +57,19 @@ func TestUploadIdempotent(t *testing.T) {
 			t.Fatalf("step %d (%s): %d entries, want %d", i, step.name, n, step.stored)
 		}
 	}
-	// The marker expires with the configured TTL.
-	ttl := e.m.TTL(e.schema.Idempotency(e.schema.PartitionOf(e.deviceIn(1)), "k1"))
-	if ttl != DefaultIdempotencyTTL {
-		t.Errorf("marker TTL %v, want %v", ttl, DefaultIdempotencyTTL)
+	// The markers' hash expires with its time slice: within 1-2 TTLs.
+	prefix := e.schema.Markers(e.schema.PartitionOf(e.deviceIn(1))) + ":"
+	hashes := 0
+	for _, k := range e.m.Keys() {
+		if strings.HasPrefix(k, prefix) {
+			hashes++
+			if ttl := e.m.TTL(k); ttl <= DefaultIdempotencyTTL || ttl > 2*DefaultIdempotencyTTL {
+				t.Errorf("marker hash %s TTL %v, want (%v, %v]", k, ttl, DefaultIdempotencyTTL, 2*DefaultIdempotencyTTL)
+			}
+		}
+	}
+	if hashes < 1 || hashes > 2 {
+		t.Errorf("%d marker hashes, want 1-2 for the two keys", hashes)
 	}
 }
 
@@ -178,5 +188,73 @@ func TestUploadRedisTimeout(t *testing.T) {
 		if r.method == http.MethodPost {
 			checkDetails(t, errorOf(t, rec).Details, []errorDetail{{Message: "Redis did not answer in time"}})
 		}
+	}
+}
+
+// A marker layout changed by another instance (more buckets) between the
+// key check and the append answers the append STALE: the call stored
+// nothing, the committer sends it again with the new layout and it stores
+// once; its retry is a replay (scripts/markers.lua).
+func TestUploadStaleMarkerLayout(t *testing.T) {
+	var change func() // run once, before the next append.lua call
+	hook := &beforeAppend{run: func() {
+		if change != nil {
+			change()
+			change = nil
+		}
+	}}
+	e := newEnvWith(t, func(rdb *redis.Client) { loadScripts(t, rdb); rdb.AddHook(hook) })
+	if rec := e.upload(e.pointsIn(0, 2), "Idempotency-Key", "first"); rec.Code != 200 {
+		t.Fatalf("first: %d %s", rec.Code, rec.Body)
+	}
+	field := strconv.FormatInt(DefaultIdempotencyTTL.Milliseconds(), 10) + ":b"
+	meta := e.schema.Markers(0)
+	if got := e.m.HGet(meta, field); got != "16" {
+		t.Fatalf("layout %s = %q, want 16 buckets", field, got)
+	}
+	change = func() { e.m.HSet(meta, field, "4") } // as if another instance had rolled the slice
+	body := e.pointsIn(0, 3)
+	for i, replayed := range []bool{false, true} {
+		rec := e.upload(body, "Idempotency-Key", "k")
+		if rec.Code != 200 || (rec.Header().Get("Idempotent-Replayed") == "true") != replayed {
+			t.Fatalf("attempt %d: %d replayed %q %s, want 200 replayed %v", i, rec.Code, rec.Header().Get("Idempotent-Replayed"), rec.Body, replayed)
+		}
+	}
+	if hook.stale != 1 {
+		t.Errorf("%d append calls answered STALE, want 1", hook.stale)
+	}
+	if n := e.streamLen(); n != 5 {
+		t.Errorf("%d points, want 5 (the STALE call stored nothing, the retry nothing)", n)
+	}
+	if got := e.m.HGet(meta, field); got != "4" {
+		t.Errorf("layout %s = %q, want 4 kept", field, got)
+	}
+}
+
+// beforeAppend runs run before each pipeline holding an append.lua call,
+// and counts the calls answered STALE.
+type beforeAppend struct {
+	run   func()
+	stale int
+}
+
+func (h *beforeAppend) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *beforeAppend) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *beforeAppend) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		appends := false
+		for _, c := range cmds {
+			appends = appends || scriptName(c) == "append"
+		}
+		if appends {
+			h.run()
+		}
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			if scriptName(c) == "append" && redis.HasErrorPrefix(c.Err(), "STALE") {
+				h.stale++
+			}
+		}
+		return err
 	}
 }
