@@ -72,7 +72,7 @@ func TestUpgradeInPlace(t *testing.T) {
 				t.Errorf("partition %d: backlog counter %d after counting everything, want 0", p, n)
 			}
 		}
-		// Duplicates may be non-zero: with a 50 ms ClaimMinIdle one processor
+		// Duplicates may be non-zero: under a loaded machine one processor
 		// can claim an entry the other is still applying; the loser's XACK
 		// returns 0 and it adds nothing (checkExact above). Applied must add
 		// up exactly.
