@@ -73,7 +73,7 @@ func Full() Config {
 		SmallStore: 10_000, BigStore: 1_000_000,
 		RetrieveRate: 200, BackgroundRate: 4, XAddN: 1_000_000,
 		SteadyRate: 2000, SteadyDevices: 500, SteadyBatch: 20,
-		SteadyDuration: 30 * time.Second, IdemTTL: 10 * time.Second,
+		SteadyDuration: 30 * time.Second, IdemTTL: 8 * time.Second,
 	}
 }
 
@@ -83,7 +83,7 @@ func Quick() Config {
 	c := Full()
 	c.Reps, c.Duration, c.Warmup = 1, 2*time.Second, 0
 	c.BigStore, c.XAddN = 200_000, 200_000
-	c.SteadyDuration, c.IdemTTL = 8*time.Second, 3*time.Second
+	c.SteadyDuration, c.IdemTTL = 10*time.Second, 3*time.Second
 	c.Quick = true
 	return c
 }
@@ -109,8 +109,9 @@ func (c Config) Validate() error {
 	if c.SteadyRate <= 0 || c.SteadyDevices < 1 || c.SteadyBatch < 1 {
 		errs = append(errs, errors.New("steady rate, devices and batch must be positive"))
 	}
-	if c.IdemTTL < time.Second || c.SteadyDuration < c.IdemTTL+3*time.Second || c.SteadyDuration > 55*time.Second {
-		errs = append(errs, fmt.Errorf("steady phase must satisfy 1s ≤ idempotency TTL (%v), TTL + 3s ≤ duration (%v) ≤ 55s",
+	// 3 TTLs: the markers' memory is periodic from 2 TTLs on (IdemMemory).
+	if c.IdemTTL < time.Second || c.SteadyDuration < 3*c.IdemTTL+time.Second || c.SteadyDuration > 55*time.Second {
+		errs = append(errs, fmt.Errorf("steady phase must satisfy 1s ≤ idempotency TTL (%v), 3 × TTL + 1s ≤ duration (%v) ≤ 55s",
 			c.IdemTTL, c.SteadyDuration))
 	}
 	return errors.Join(errs...)

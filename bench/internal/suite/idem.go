@@ -12,14 +12,17 @@ import (
 //   - BytesPerKey: the net memory at the end of the load (median of its
 //     last second) less the net memory once the markers have expired (the
 //     last second of the wait after it; the aggregates do not change
-//     meanwhile), ÷ the keys remembered at the end: the uploads stored in
-//     the load's last TTL.
+//     meanwhile), ÷ the keys remembered at the end: the uploads stored
+//     since the marker slice before the last began (markers expire by
+//     slices of the TTL: a key is kept between one and two TTLs).
 //   - GrowthBefore: net memory growth per upload from 1.5 s (every device's
 //     hashes exist) to the TTL (no marker has expired yet): the markers'
 //     growth, as used_memory growth ÷ keys remembered.
-//   - GrowthAfter: the same from TTL + 1 s to the end of the load. Flat
-//     (close to 0) when markers expire as fast as they are written; equal
-//     to GrowthBefore when they never expire.
+//   - GrowthAfter: the same over the load's last TTL, a whole slice: the
+//     markers' memory is a sawtooth of slice period, so it compares two
+//     instants a period apart once it is periodic (2 TTLs in). Flat (close
+//     to 0) when markers expire as fast as they are written; equal to
+//     GrowthBefore when they never expire.
 type IdemMemory struct {
 	TTL            time.Duration `json:"ttl_ns"`
 	KeysRemembered int64         `json:"keys_remembered"`
@@ -54,7 +57,7 @@ func (m *IdemMemory) analyze(samples []memSample, loadEnd, uploadRate float64) {
 		return (netAround(samples, to) - netAround(samples, from)) / uploads
 	}
 	m.GrowthBefore = growth(1.5, ttl)
-	m.GrowthAfter = growth(ttl+1, loadEnd-0.5)
+	m.GrowthAfter = growth(loadEnd-0.5-ttl, loadEnd-0.5)
 }
 
 // netAround returns the median of the net memory of the samples

@@ -87,24 +87,11 @@ func (e *env) steady(ctx context.Context, r *RepResult) error {
 			return err
 		}
 		mem.start(ctx, p)
-		// The uploads of the load's last TTL are the keys remembered at
-		// its end: count them from a look at the counter TTL before it.
-		mid := make(chan int64, 1)
-		midCtx, cancelMid := context.WithCancel(ctx)
-		defer cancelMid()
-		go func() {
-			select {
-			case <-midCtx.Done():
-				mid <- -1
-				return
-			case <-time.After(dur - ttl):
-			}
-			_, u, err := e.accepted(midCtx, ingest)
-			if err != nil {
-				u = -1
-			}
-			mid <- u
-		}()
+		// Markers live by time slice (streamkit/scripts/markers.lua): at
+		// the load's end the keys remembered are the uploads since the
+		// previous slice began, read off these samples afterwards.
+		ups := sampleUploads(ctx, e, ingest)
+		defer ups.stop()
 		stdout, err := harness.Output(ctx, dur+2*time.Minute, e.bin("simulator"), e.simulatorArgs(ingest)...)
 		loadEnd = mem.since()
 		if err != nil {
@@ -117,9 +104,10 @@ func (e *env) steady(ctx context.Context, r *RepResult) error {
 		if err != nil {
 			return err
 		}
-		uMid := <-mid
-		if uMid < 0 {
-			return fmt.Errorf("steady: could not read ingest-svc's uploads %v before the end", ttl)
+		end := time.Now()
+		uMid, ok := ups.at(prevSliceStart(end, ttl))
+		if !ok {
+			return fmt.Errorf("steady: no sample of ingest-svc's uploads at the start of the slice before the end (duration %v < 2 × TTL %v?)", dur, ttl)
 		}
 		out.Accepted, out.Uploads = a1-a0, u1-u0
 		out.Idem.KeysRemembered = u1 - uMid
@@ -136,9 +124,9 @@ func (e *env) steady(ctx context.Context, r *RepResult) error {
 		return err
 	}
 	mem.detach()
-	// The markers of the load's last upload expire TTL after it; the wait
+	// The last slice's hashes expire a slice after it ends; the wait
 	// leaves room for Redis's active expiry.
-	time.Sleep(time.Until(mem.origin.Add(loadEnd + ttl + max(2*time.Second, ttl/2))))
+	time.Sleep(time.Until(prevSliceStart(time.Now(), ttl).Add(3*ttl + max(2*time.Second, ttl/2))))
 	samples := mem.stop()
 	out.Idem.TTL = ttl
 	out.Idem.analyze(samples, loadEnd.Seconds(), float64(out.Uploads)/loadEnd.Seconds())

@@ -308,17 +308,8 @@ func newDeviceItem(id, n, lt, llat, llon, lx string) (deviceItem, error) {
 // getDevice handles GET /devices/{id}: the device's last position and its
 // all-time summary; 404 for a device with no point counted.
 func (h *handlers) getDevice(c *gin.Context) {
-	id := c.Param("id")
-	if point.ValidDeviceID(id) != nil {
-		abortError(c, http.StatusBadRequest, "the device id in the path: "+point.ErrBadDeviceID.Error())
-		return
-	}
-	if !h.allowDevice(c, id, "read") {
-		return
-	}
-	v, err := url.ParseQuery(c.Request.URL.RawQuery)
-	if err != nil {
-		abortError(c, http.StatusBadRequest, "the query string does not parse", errorDetail{Message: err.Error()})
+	id, v, ok := h.deviceRequest(c)
+	if !ok {
 		return
 	}
 	if msg := checkParams(v); msg != "" {
@@ -368,4 +359,24 @@ func mergeSorted(lists [][]string, n int) []string {
 	slices.Sort(all)
 	all = slices.Compact(all)
 	return all[:min(n, len(all))]
+}
+
+// deviceRequest reads a /devices/{id}... request's device id and query,
+// answering 400 (a bad id or query) or 403 (a key that may not read the
+// device) itself when it returns false.
+func (h *handlers) deviceRequest(c *gin.Context) (id string, v url.Values, ok bool) {
+	id = c.Param("id")
+	if point.ValidDeviceID(id) != nil {
+		abortError(c, http.StatusBadRequest, "the device id in the path: "+point.ErrBadDeviceID.Error())
+		return "", nil, false
+	}
+	if !h.allowDevice(c, id, "read") {
+		return "", nil, false
+	}
+	v, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
+		abortError(c, http.StatusBadRequest, "the query string does not parse", errorDetail{Message: err.Error()})
+		return "", nil, false
+	}
+	return id, v, true
 }

@@ -42,17 +42,8 @@ type trackQuery struct {
 // most limit, with a Link rel="next" header when more follow
 // (docs/architecture.md, "Tracks").
 func (h *handlers) getTrack(c *gin.Context) {
-	id := c.Param("id")
-	if point.ValidDeviceID(id) != nil {
-		abortError(c, http.StatusBadRequest, "the device id in the path: "+point.ErrBadDeviceID.Error())
-		return
-	}
-	if !h.allowDevice(c, id, "read") {
-		return
-	}
-	v, err := url.ParseQuery(c.Request.URL.RawQuery)
-	if err != nil {
-		abortError(c, http.StatusBadRequest, "the query string does not parse", errorDetail{Message: err.Error()})
+	id, v, ok := h.deviceRequest(c)
+	if !ok {
 		return
 	}
 	q, msg := h.parseTrackQuery(v)
