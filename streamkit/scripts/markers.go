@@ -36,9 +36,6 @@ func NewMarkers(schema *keys.Schema, part int, ttl time.Duration) *Markers {
 // SetClock replaces the clock that picks the time slice (tests).
 func (m *Markers) SetClock(now func() time.Time) { m.now = now }
 
-// TTL returns how long a marker is kept at least.
-func (m *Markers) TTL() time.Duration { return time.Duration(m.l) * time.Millisecond }
-
 // markerView is the layout one call names its hashes with: slice length l,
 // slice c, bucket counts b of c and p of c-1.
 type markerView struct{ l, c, b, p int64 }

@@ -24,18 +24,12 @@ type XAddResult struct {
 	MaxLatencyMs float64 `json:"max_latency_ms"`
 }
 
-// XAddRate runs redis-benchmark's XADD with 64 commands a pipeline against
-// the server on port and returns its ops/s. The entry has the fields and
-// value sizes of a geostream point, so the figure is the rate Redis can
-// append such entries at when nothing else is in the way. The key is
-// deleted afterwards.
-func XAddRate(ctx context.Context, rdb *redis.Client, port string, n int) (float64, error) {
-	r, err := XAdd(ctx, rdb, port, n, 64)
-	return r.OpsPS, err
-}
-
-// XAdd is XAddRate with pipeline commands a pipeline (1: unpipelined, each
-// of redis-benchmark's 50 clients waits for every answer).
+// XAdd runs redis-benchmark's XADD with pipeline commands a pipeline (64:
+// the ceiling; 1: unpipelined, each of its 50 clients waits for every
+// answer) against the server on port. The entry has the fields and value
+// sizes of a geostream point, so the figure is the rate Redis can append
+// such entries at when nothing else is in the way. The key is deleted
+// afterwards.
 func XAdd(ctx context.Context, rdb *redis.Client, port string, n, pipeline int) (XAddResult, error) {
 	const key = "bench:xadd"
 	out, err := harness.Run(ctx, 5*time.Minute, "redis-benchmark",

@@ -67,7 +67,9 @@ func (e *env) steady(ctx context.Context, r *RepResult) error {
 	// Trimming every 250 ms keeps the streams short, so that their
 	// sawtooth does not blur the memory samples (their own memory is
 	// subtracted, but the allocator's slack on it is not).
-	proc, err := e.startProcessor(steadyPrefix, "--trim-interval", "250ms")
+	// No tracks: they grow by design and would hide whether the markers'
+	// memory is flat (their cost: BenchmarkApplySumsTracks).
+	proc, err := e.startProcessor(steadyPrefix, "--trim-interval", "250ms", "--track-retention", "0")
 	if err != nil {
 		return err
 	}
