@@ -148,6 +148,13 @@ func (b *browser) statuses(prefix string) []int {
 	return out
 }
 
+// statusesOf returns the statuses of the responses to exactly url.
+func (b *browser) statusesOf(url string) []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]int(nil), b.responses[url]...)
+}
+
 // do runs actions, failing the test on an error.
 func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()

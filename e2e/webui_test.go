@@ -283,7 +283,7 @@ func TestWebUIAuth(t *testing.T) {
 		t.Errorf("%d markers without a key", n)
 	}
 	for _, asset := range []string{"/", "/ui/app.js", "/ui/vendor/leaflet.js", "/ui/vendor/countries-110m.json"} {
-		if codes := b.statuses(c.base + asset); len(codes) == 0 || codes[0] != 200 {
+		if codes := b.statusesOf(c.base + asset); len(codes) == 0 || codes[0] != 200 {
 			t.Errorf("%s without a key: %v", asset, codes)
 		}
 	}
