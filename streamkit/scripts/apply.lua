@@ -80,26 +80,13 @@ end
 -- after the first XACK nothing may fail, or acknowledged entries would go
 -- uncounted. HINCRBY could still fail on overflow, which needs more than
 -- agg.MaxPointsPerKey (9.2e9) points in one hash.
-local itype = redis.call('TYPE', index)['ok']
-if itype ~= 'zset' and itype ~= 'none' then
-  return redis.error_reply('ERR apply: ' .. index .. ' is not a sorted set')
-end
-local ctype = redis.call('TYPE', counter)['ok']
-if ctype ~= 'string' and ctype ~= 'none' then
-  return redis.error_reply('ERR apply: ' .. counter .. ' is not a counter')
-end
-local gtype = redis.call('TYPE', geoidx)['ok']
-if gtype ~= 'zset' and gtype ~= 'none' then
-  return redis.error_reply('ERR apply: ' .. geoidx .. ' is not a sorted set')
-end
+local err = bad_partition_keys('apply', index, counter, geoidx)
+if err then return err end
 local created = {} -- track lists that do not exist yet
 for i = 3, #KEYS - 2 do
-  local t = redis.call('TYPE', KEYS[i])['ok']
   local want = i <= 2 + nagg and 'hash' or 'list' -- invariant 7
-  if t ~= want and t ~= 'none' then
-    return redis.error_reply('ERR apply: ' .. KEYS[i] .. ' is not a ' .. want)
-  end
-  created[i] = t == 'none'
+  err, created[i] = bad_type('apply', KEYS[i], want)
+  if err then return err end
 end
 for e = 0, nentries - 1 do
   local o = first + e * width

@@ -158,18 +158,8 @@ if #ARGV < devFirst - 1 or (#ARGV - devFirst + 1) % 6 ~= 0 then
 end
 
 -- Check everything before the first write (invariant 2).
-local itype = redis.call('TYPE', index)['ok']
-if itype ~= 'zset' and itype ~= 'none' then
-  return redis.error_reply('ERR applysums: ' .. index .. ' is not a sorted set')
-end
-local ctype = redis.call('TYPE', counter)['ok']
-if ctype ~= 'string' and ctype ~= 'none' then
-  return redis.error_reply('ERR applysums: ' .. counter .. ' is not a counter')
-end
-local gtype = redis.call('TYPE', geoidx)['ok']
-if gtype ~= 'zset' and gtype ~= 'none' then
-  return redis.error_reply('ERR applysums: ' .. geoidx .. ' is not a sorted set')
-end
+local err = bad_partition_keys('applysums', index, counter, geoidx)
+if err then return err end
 -- The sums, bounds, expiries and positions are not checked one by one:
 -- SumBatch.Layout passes them as Go int64 values, which go-redis writes as
 -- decimal integers, so they cannot be malformed; checking 15,000 of them
@@ -179,11 +169,8 @@ end
 -- device section of KEYS[k] starts, for a device's own hash.
 local devAt, members, trkNew = {}, {}, {}
 for k = 3 + nagg, #KEYS - 2 do
-  local t = redis.call('TYPE', KEYS[k])['ok']
-  if t ~= 'list' and t ~= 'none' then
-    return redis.error_reply('ERR applysums: ' .. KEYS[k] .. ' is not a list')
-  end
-  trkNew[k] = t == 'none'
+  err, trkNew[k] = bad_type('applysums', KEYS[k], 'list')
+  if err then return err end
 end
 for d = devFirst, #ARGV, 6 do
   local ki = tonumber(ARGV[d])

@@ -22,6 +22,8 @@ var (
 	tokenSrc string
 	//go:embed geoset.lua
 	geosetSrc string
+	//go:embed keytype.lua
+	keytypeSrc string
 	//go:embed markers.lua
 	markersSrc string
 	//go:embed checkkey.lua
@@ -50,9 +52,11 @@ const (
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
-// withPrelude returns src with the code of token.lua and geoset.lua in
-// front of it (joinFront).
-func withPrelude(src string) string { return joinFront(tokenSrc+"\n"+geosetSrc, src) }
+// withPrelude returns src with the code of token.lua, geoset.lua and
+// keytype.lua in front of it (joinFront).
+func withPrelude(src string) string {
+	return joinFront(tokenSrc+"\n"+geosetSrc+"\n"+keytypeSrc, src)
+}
 
 // joinFront returns src with the code of lib in front of it, on src's
 // first line, which must be a comment: lib's comments are dropped and its
