@@ -114,15 +114,6 @@ for e = 0, nentries - 1 do
   end
 end
 
--- later orders positions by (time, lat, lon), so that the last position of
--- a device does not depend on the order its entries are applied in, even
--- when two share a timestamp (invariant 4).
-local function later(t, lat, lon, t0, lat0, lon0)
-  if t ~= t0 then return t > t0 end
-  if lat ~= lat0 then return lat > lat0 end
-  return lon > lon0
-end
-
 local acc, last, devices, tracks = {}, {}, {}, {}
 local applied, dups, drain, tok = 0, 0, 0, nil
 local acked = false -- the XACK of the current entry returned 1

@@ -278,12 +278,6 @@ for c = 6, 5 + n, chunk do
   redis.call('XACK', stream, group, unpack(ARGV, c, math.min(c + chunk - 1, 5 + n)))
 end
 
-local function later(t, lat, lon, t0, lat0, lon0)
-  if t ~= t0 then return t > t0 end
-  if lat ~= lat0 then return lat > lat0 end
-  return lon > lon0
-end
-
 -- Invariant 4: every call that writes a hash's values sets v to tok, an
 -- entry this call acknowledged for the first time.
 local tok = token(ARGV[6])

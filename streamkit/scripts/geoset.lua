@@ -1,5 +1,6 @@
--- geoset.lua — put in front of apply.lua and applysums.lua with token.lua
--- (withPrelude in scripts.go); the same rules apply: "--" in comments only.
+-- geoset.lua — the last-position helpers of apply.lua and applysums.lua, put
+-- in front of them with token.lua (withPrelude in scripts.go); the same
+-- rules apply: "--" in comments only.
 
 -- geoset(key, member, lat, lon) puts a device's last position (integers in
 -- 1e-7 degrees, or their strings) in its partition's geo index, for the
@@ -16,4 +17,13 @@ local function geoset(key, member, lat, lon)
   else
     redis.call('ZREM', key, member)
   end
+end
+
+-- later orders positions by (time, lat, lon), so that a device's last
+-- position does not depend on the order its entries are counted in, even
+-- when two share a timestamp (apply.lua, invariant 4).
+local function later(t, lat, lon, t0, lat0, lon0)
+  if t ~= t0 then return t > t0 end
+  if lat ~= lat0 then return lat > lat0 end
+  return lon > lon0
 end
