@@ -17,9 +17,9 @@ import (
 	"github.com/geostream/geostream/bench/internal/harness"
 )
 
-// XAddResult is one redis-benchmark XADD run: its ops/s and the largest
-// latency it saw (ms, at the client: pipelining and scheduling included).
-type XAddResult struct {
+// Result is one redis-benchmark run: its ops/s and the largest latency it
+// saw (ms, at the client: pipelining and scheduling included).
+type Result struct {
 	OpsPS        float64 `json:"ops_per_s"`
 	MaxLatencyMs float64 `json:"max_latency_ms"`
 }
@@ -30,30 +30,89 @@ type XAddResult struct {
 // sizes of a geostream point, so the figure is the rate Redis can append
 // such entries at when nothing else is in the way. The key is deleted
 // afterwards.
-func XAdd(ctx context.Context, rdb *redis.Client, port string, n, pipeline int) (XAddResult, error) {
+func XAdd(ctx context.Context, rdb *redis.Client, port string, n, pipeline int) (Result, error) {
 	const key = "bench:xadd"
-	out, err := harness.Run(ctx, 5*time.Minute, "redis-benchmark",
-		"-h", "127.0.0.1", "-p", port, "-n", strconv.Itoa(n), "-P", strconv.Itoa(pipeline), "--csv",
+	res, err := benchmark(ctx, port, n, pipeline, 0,
 		"XADD", key, "*", "d", "dev-0042", "t", "1737633600123", "lat", "525200000", "lon", "134050000")
 	if err != nil {
-		return XAddResult{}, err
+		return res, err
 	}
 	if err := rdb.Del(ctx, key).Err(); err != nil {
-		return XAddResult{}, fmt.Errorf("del %s: %w", key, err)
+		return Result{}, fmt.Errorf("del %s: %w", key, err)
+	}
+	return res, nil
+}
+
+// HSetPrefix starts the names of the hashes HSet writes.
+const HSetPrefix = "bench:hset:"
+
+// HSet runs redis-benchmark's HSET -P 64 of a device bucket's hash as the
+// processor writes it in one call (applysums.lua, absolute mode: the token,
+// n, five sums and six bounds) to keys random hashes, most of them written
+// before (n well above keys), as a steady load finds them: what Redis pays,
+// without any script, to write one of a point's per-device aggregates. The
+// caller deletes the hashes (DeleteMatching HSetPrefix+"*"), outside what it
+// measures.
+func HSet(ctx context.Context, port string, n, keys int) (Result, error) {
+	return benchmark(ctx, port, n, 64, keys,
+		"HSET", HSetPrefix+"__rand_int__", "v", "1k2mq9x3", "n", "17",
+		"slat", "8928400000", "slon", "2278850000", "sx", "6551122334", "sy", "1075566778", "sz", "13452233445",
+		"latmin", "525200000", "latmax", "525300000", "lonmin", "134050000", "lonmax", "134060000",
+		"tmin", "1737633600123", "tmax", "1737633660123")
+}
+
+// DeleteMatching unlinks the keys matching match, a thousand a round trip.
+func DeleteMatching(ctx context.Context, rdb *redis.Client, match string) error {
+	iter := rdb.Scan(ctx, 0, match, 1000).Iterator()
+	var batch []string
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := rdb.Unlink(ctx, batch...).Err()
+		batch = batch[:0]
+		return err
+	}
+	for iter.Next(ctx) {
+		if batch = append(batch, iter.Val()); len(batch) == 1000 {
+			if err := flush(); err != nil {
+				return fmt.Errorf("unlink %s: %w", match, err)
+			}
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return fmt.Errorf("scan %s: %w", match, err)
+	}
+	if err := flush(); err != nil {
+		return fmt.Errorf("unlink %s: %w", match, err)
+	}
+	return nil
+}
+
+// benchmark runs redis-benchmark with command against the server on port
+// (random keys out of keys when above 0).
+func benchmark(ctx context.Context, port string, n, pipeline, keys int, command ...string) (Result, error) {
+	args := []string{"-h", "127.0.0.1", "-p", port, "-n", strconv.Itoa(n), "-P", strconv.Itoa(pipeline), "--csv"}
+	if keys > 0 {
+		args = append(args, "-r", strconv.Itoa(keys))
+	}
+	out, err := harness.Run(ctx, 5*time.Minute, "redis-benchmark", append(args, command...)...)
+	if err != nil {
+		return Result{}, err
 	}
 	return parseBenchmarkCSV(out)
 }
 
 // parseBenchmarkCSV reads the rps and max_latency_ms columns of
 // redis-benchmark --csv (the latter 0 when absent).
-func parseBenchmarkCSV(out string) (XAddResult, error) {
+func parseBenchmarkCSV(out string) (Result, error) {
 	// Progress lines end in '\r'; keep what follows the last one.
 	if i := strings.LastIndexByte(out, '\r'); i >= 0 {
 		out = out[i+1:]
 	}
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil {
-		return XAddResult{}, fmt.Errorf("redis-benchmark csv: %w\n%s", err, out)
+		return Result{}, fmt.Errorf("redis-benchmark csv: %w\n%s", err, out)
 	}
 	maxCol := -1
 	for _, r := range rows {
@@ -62,7 +121,7 @@ func parseBenchmarkCSV(out string) (XAddResult, error) {
 			continue
 		}
 		if len(r) >= 2 {
-			var res XAddResult
+			var res Result
 			if res.OpsPS, err = strconv.ParseFloat(r[1], 64); err != nil {
 				return res, fmt.Errorf("redis-benchmark rps %q: %w", r[1], err)
 			}
@@ -72,7 +131,7 @@ func parseBenchmarkCSV(out string) (XAddResult, error) {
 			return res, nil
 		}
 	}
-	return XAddResult{}, fmt.Errorf("redis-benchmark printed no result:\n%s", out)
+	return Result{}, fmt.Errorf("redis-benchmark printed no result:\n%s", out)
 }
 
 // RawDrain reads every entry of streams through a fresh consumer group

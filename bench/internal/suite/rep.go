@@ -17,6 +17,11 @@ import (
 	"github.com/geostream/geostream/streamkit/point"
 )
 
+// hsetKeys is how many hashes the HSET ceiling writes to: the hashes of
+// the steady phase's fleet (500 devices, four each) several times over,
+// and at most a fifth of the HSETs, so that most find their hash.
+const hsetKeys = 10_000
+
 // RepResult is everything one repetition measured. Points are counted
 // from ingest-svc's counter of stored points and from the partition totals
 // the processors keep, never from the streams' entries: an entry may hold
@@ -29,8 +34,11 @@ type RepResult struct {
 	RawDrain float64     `json:"raw_drain_entries_per_s"`
 	// XAddMaxMs is redis-benchmark's largest XADD latency (-P 64); XAdd1
 	// is the same XADD unpipelined (phase xadd1).
-	XAddMaxMs float64            `json:"xadd_max_latency_ms"`
-	XAdd1     ceiling.XAddResult `json:"xadd_unpipelined"`
+	XAddMaxMs float64        `json:"xadd_max_latency_ms"`
+	XAdd1     ceiling.Result `json:"xadd_unpipelined"`
+	// HSet is redis-benchmark's HSET -P 64 of a device bucket's hash
+	// (phase hset): the unit of the steady phase's floor.
+	HSet ceiling.Result `json:"hset"`
 	// PackedBytesPerPoint is the packed segments of the 500-point bodies
 	// alone (point.AppendSegment), before Redis's stream overhead.
 	PackedBytesPerPoint float64 `json:"packed_bytes_per_point"`
@@ -158,6 +166,18 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 		return nil, err
 	}
 	e.logf("rep %d: redis-benchmark XADD unpipelined: %.0f ops/s", n, r.XAdd1.OpsPS)
+	err = e.measure(ctx, r, "hset", nil, func(p *phase) (err error) {
+		r.HSet, err = ceiling.HSet(ctx, e.redis.Port(), e.cfg.XAddN/4, hsetKeys)
+		p.points = int64(e.cfg.XAddN / 4)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := ceiling.DeleteMatching(ctx, e.redis.Client, ceiling.HSetPrefix+"*"); err != nil {
+		return nil, err
+	}
+	e.logf("rep %d: redis-benchmark HSET of a device hash -P 64: %.0f ops/s", n, r.HSet.OpsPS)
 	r.PackedBytesPerPoint = packedBytesPerPoint(e.batch)
 
 	// 500-point batches, no processor: points acknowledged per second. The

@@ -150,3 +150,30 @@ func TestFormatValue(t *testing.T) {
 		}
 	}
 }
+
+// The steady phase's floor is its HSET calls a point times the HSET
+// ceiling's Redis CPU an op, judged against XADD, and blocks the steady
+// target when it misses too.
+func TestSteadyHSetFloor(t *testing.T) {
+	r := repOf(1, 0.5, 4, 0.2, 800) // XADD 4 µs an op
+	st := r.Phases["steady"]        // 20,000 points
+	st.RedisCPU = harness.RedisCPU{Main: 4}
+	st.Redis = map[string]harness.CmdStat{"hset": {Calls: 100_000}}
+	r.Phases["steady"] = st
+	r.Steady.Sim.ElapsedSeconds = 10
+	r.Steady.MarkerHSets = 10_000                                                          // 90,000 left: 4.5 a point
+	r.Phases["hset"] = phaseStats{Points: 250_000, RedisCPU: harness.RedisCPU{Main: 1.25}} // 5 µs an op
+	figs := figures(Full(), []*RepResult{r})
+	b := figureByKey(t, figs, "redis_cpu_steady_hset_floor_us")
+	if math.Abs(b.Value-22.5) > 1e-9 || math.Abs(b.Ratio-5.625) > 1e-9 || b.Status != "bound" || !strings.Contains(b.Detail, "4.50 aggregate HSETs a point × 5.00 µs") {
+		t.Errorf("floor = %+v, want 4.5 × 5 µs = 22.5 µs, 5.625 × XADD", b)
+	}
+	if f := figureByKey(t, figs, "redis_cpu_steady_us"); f.Status != "blocked" {
+		t.Errorf("steady Redis CPU (200 µs ÷ 4 µs, floor 5.6 ×): status %q, want blocked", f.Status)
+	}
+	delete(r.Phases, "hset") // an older run: no floor, the target only missed
+	figs = figures(Full(), []*RepResult{r})
+	if f := figureByKey(t, figs, "redis_cpu_steady_us"); f.Status != "missed" {
+		t.Errorf("without the HSET ceiling: status %q, want missed", f.Status)
+	}
+}

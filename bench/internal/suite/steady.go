@@ -26,6 +26,10 @@ type SteadyResult struct {
 	Accepted int64      `json:"points_accepted"`
 	Uploads  int64      `json:"uploads_accepted"`
 	Idem     IdemMemory `json:"idempotency_memory"`
+	// MarkerHSets bounds the HSETs of Idempotency-Key markers (one a
+	// keyed upload and partition it touches): uploads × min(batch,
+	// partitions).
+	MarkerHSets int64 `json:"marker_hsets_at_most"`
 }
 
 // SimSummary is the part of `simulator run --json`'s summary the
@@ -112,6 +116,7 @@ func (e *env) steady(ctx context.Context, r *RepResult) error {
 			return fmt.Errorf("steady: no sample of ingest-svc's uploads at the start of the slice before the end (duration %v < 2 × TTL %v?)", dur, ttl)
 		}
 		out.Accepted, out.Uploads = a1-a0, u1-u0
+		out.MarkerHSets = out.Uploads * int64(min(e.cfg.SteadyBatch, sc.Partitions()))
 		out.Idem.KeysRemembered = u1 - uMid
 		// A replayed upload counts in ingest-svc's counter again but is
 		// stored once.
