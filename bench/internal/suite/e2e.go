@@ -2,7 +2,6 @@ package suite
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/geostream/geostream/bench/internal/harness"
@@ -41,31 +40,19 @@ func (e *env) endToEnd(ctx context.Context, r *RepResult, name string, sc *keys.
 	}
 	var t0, t1, t2 time.Time
 	err = e.measure(ctx, r, name, map[string]int{"ingest": ingest.Pid(), "processor": proc.Pid()}, func(p *phase) error {
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			t := time.NewTicker(250 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-				}
-				a, _, err1 := e.accepted(ctx, ingest)
-				c, err2 := e.countedRedis(ctx, sc)
-				if err1 == nil && err2 == nil {
-					out.MaxBacklog = max(out.MaxBacklog, (a-a0)-(c-c0))
-					out.Samples++
-				}
+		stop := every(250*time.Millisecond, func() {
+			a, _, err1 := e.accepted(ctx, ingest)
+			c, err2 := e.countedRedis(ctx, sc)
+			if err1 == nil && err2 == nil {
+				out.MaxBacklog = max(out.MaxBacklog, (a-a0)-(c-c0))
+				out.Samples++
 			}
 		})
 		t0 = time.Now()
 		var err error
 		out.Load, err = e.load(ctx, s)
 		t1 = time.Now()
-		close(stop)
-		wg.Wait()
+		stop()
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,9 @@ import (
 //     meanwhile), ÷ the keys remembered at the end: the uploads stored
 //     since the marker slice before the last began (markers expire by
 //     slices of the TTL: a key is kept between one and two TTLs).
+//   - BytesPerMarker: the same ÷ the markers Redis held at the end (fields
+//     of the marker hashes, one a keyed upload and partition it touched):
+//     what one remembered key costs in one partition.
 //   - GrowthBefore: net memory growth per upload from 1.5 s (every device's
 //     hashes exist) to the TTL (no marker has expired yet): the markers'
 //     growth, as used_memory growth ÷ keys remembered.
@@ -26,17 +29,19 @@ import (
 type IdemMemory struct {
 	TTL            time.Duration `json:"ttl_ns"`
 	KeysRemembered int64         `json:"keys_remembered"`
+	Markers        int64         `json:"markers_at_end"`
 	EndBytes       float64       `json:"net_bytes_at_end"`
 	AfterBytes     float64       `json:"net_bytes_after_expiry"`
 	BytesPerKey    float64       `json:"bytes_per_key"`
+	BytesPerMarker float64       `json:"bytes_per_marker"`
 	GrowthBefore   float64       `json:"growth_per_upload_before_ttl"`
 	GrowthAfter    float64       `json:"growth_per_upload_after_ttl"`
 	Samples        []memSample   `json:"samples"`
 }
 
 // analyze fills m from samples of a load that ended loadEnd seconds after
-// it started and stored uploadRate uploads a second; m.TTL and
-// m.KeysRemembered are set.
+// it started and stored uploadRate uploads a second; m.TTL,
+// m.KeysRemembered and m.Markers are set.
 func (m *IdemMemory) analyze(samples []memSample, loadEnd, uploadRate float64) {
 	m.Samples = samples
 	if len(samples) == 0 {
@@ -48,6 +53,9 @@ func (m *IdemMemory) analyze(samples []memSample, loadEnd, uploadRate float64) {
 	m.AfterBytes = netAround(samples, last-0.5)
 	if m.KeysRemembered > 0 {
 		m.BytesPerKey = (m.EndBytes - m.AfterBytes) / float64(m.KeysRemembered)
+	}
+	if m.Markers > 0 {
+		m.BytesPerMarker = (m.EndBytes - m.AfterBytes) / float64(m.Markers)
 	}
 	growth := func(from, to float64) float64 {
 		uploads := uploadRate * (to - from)

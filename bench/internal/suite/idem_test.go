@@ -41,7 +41,8 @@ func TestIdemMemoryAnalyze(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			const rate, perKey, ttl, load = 100.0, 40.0, 10.0, 30.0
-			m := IdemMemory{TTL: 10 * time.Second, KeysRemembered: int64(rate * ttl)}
+			// Four markers an upload (four partitions touched).
+			m := IdemMemory{TTL: 10 * time.Second, KeysRemembered: int64(rate * ttl), Markers: int64(4 * rate * ttl)}
 			m.analyze(samplesOf(rate, perKey, ttl, load, 15, c.expire), load, rate)
 			near := func(got, want float64) bool { return math.Abs(got-want) <= 0.1*perKey }
 			if !near(m.GrowthBefore, perKey) {
@@ -56,6 +57,9 @@ func TestIdemMemoryAnalyze(t *testing.T) {
 			}
 			if !near(m.BytesPerKey, wantPerKey) {
 				t.Errorf("bytes per key = %.2f, want %v (end %.0f, after %.0f)", m.BytesPerKey, wantPerKey, m.EndBytes, m.AfterBytes)
+			}
+			if !near(4*m.BytesPerMarker, wantPerKey) {
+				t.Errorf("bytes per marker = %.2f, want a quarter of %v", m.BytesPerMarker, wantPerKey)
 			}
 		})
 	}

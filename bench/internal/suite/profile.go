@@ -104,23 +104,9 @@ func (e *env) measure(ctx context.Context, r *RepResult, name string, procs map[
 			attachPerf(who, pid)
 		}
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(slowlogEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				p.takeSlowlog(ctx)
-			}
-		}
-	})
+	stop := every(slowlogEvery, func() { p.takeSlowlog(ctx) })
 	err := f(p)
-	close(stop)
-	wg.Wait()
+	stop()
 	for _, pp := range perfs {
 		pp.Stop() // SIGTERM: perf writes its data and exits
 	}

@@ -81,7 +81,7 @@ func TestFigures(t *testing.T) {
 	if f := figureByKey(t, figs, "cpu_single_us"); f.Value != 0 || f.Met != nil || f.Detail != "not measured" {
 		t.Errorf("a phase without points is not measured, got %+v", f)
 	}
-	if f := figureByKey(t, figs, "idem_bytes_per_key"); f.Met != nil || f.Detail != "not measured" {
+	if f := figureByKey(t, figs, "idem_bytes_per_marker"); f.Met != nil || f.Detail != "not measured" {
 		t.Errorf("without a steady phase: %+v, want not measured", f)
 	}
 	f = figureByKey(t, figs, "single_post_rps")
@@ -175,5 +175,25 @@ func TestSteadyHSetFloor(t *testing.T) {
 	figs = figures(Full(), []*RepResult{r})
 	if f := figureByKey(t, figs, "redis_cpu_steady_us"); f.Status != "missed" {
 		t.Errorf("without the HSET ceiling: status %q, want missed", f.Status)
+	}
+}
+
+// The markers' figure is per marker; a negative difference (the rest of
+// Redis's memory moved more than the markers) is not measured, not met.
+func TestMarkerFigure(t *testing.T) {
+	r := repOf(1, 0.5, 4, 0.2, 800)
+	r.Steady.Sim.ElapsedSeconds = 10
+	r.Steady.Idem = IdemMemory{KeysRemembered: 1000, Markers: 4000, BytesPerKey: 100, BytesPerMarker: 25}
+	f := figureByKey(t, figures(Full(), []*RepResult{r}), "idem_bytes_per_marker")
+	if f.Value != 25 || f.Status != "met" {
+		t.Errorf("25 B a marker: %+v, want met", f)
+	}
+	k := figureByKey(t, figures(Full(), []*RepResult{r}), "idem_bytes_per_key")
+	if k.Value != 100 || k.CeilVal != 4 || k.Ratio != 25 {
+		t.Errorf("per upload: %+v, want 100 B, 4 markers an upload, 25 B each", k)
+	}
+	r.Steady.Idem.BytesPerKey, r.Steady.Idem.BytesPerMarker = -57, -14
+	if f := figureByKey(t, figures(Full(), []*RepResult{r}), "idem_bytes_per_marker"); f.Met != nil || f.Detail != "not measured" {
+		t.Errorf("a negative figure: %+v, want not measured", f)
 	}
 }

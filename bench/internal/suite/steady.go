@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/geostream/geostream/bench/internal/harness"
 	"github.com/geostream/geostream/streamkit/keys"
 )
@@ -118,6 +120,9 @@ func (e *env) steady(ctx context.Context, r *RepResult) error {
 		out.Accepted, out.Uploads = a1-a0, u1-u0
 		out.MarkerHSets = out.Uploads * int64(min(e.cfg.SteadyBatch, sc.Partitions()))
 		out.Idem.KeysRemembered = u1 - uMid
+		if out.Idem.Markers, err = e.markers(ctx, sc); err != nil {
+			return err
+		}
 		// A replayed upload counts in ingest-svc's counter again but is
 		// stored once.
 		want := c0 + out.Accepted - out.Sim.Replayed*int64(e.cfg.SteadyBatch)
@@ -144,9 +149,9 @@ func (e *env) steady(ctx context.Context, r *RepResult) error {
 		r.IngestRSS = max(r.IngestRSS, rss)
 	}
 	e.logf("rep %d: steady: %.0f points/s acked by the simulator (%d points, %d uploads, %d replayed, %d lost); "+
-		"markers %.1f bytes/key over %d keys, growth %.1f → %.1f bytes/upload before → after the TTL",
+		"markers %.1f bytes/key over %d keys (%.1f bytes a marker, %d markers), growth %.1f → %.1f bytes/upload before → after the TTL",
 		r.Rep, out.Sim.AckedPerSecond, out.Points, out.Uploads, out.Sim.Replayed, out.Sim.Points.Lost,
-		out.Idem.BytesPerKey, out.Idem.KeysRemembered, out.Idem.GrowthBefore, out.Idem.GrowthAfter)
+		out.Idem.BytesPerKey, out.Idem.KeysRemembered, out.Idem.BytesPerMarker, out.Idem.Markers, out.Idem.GrowthBefore, out.Idem.GrowthAfter)
 	return nil
 }
 
@@ -180,8 +185,7 @@ type memSampler struct {
 	mu     sync.Mutex
 	ph     *phase
 	out    []memSample
-	done   chan struct{}
-	wg     sync.WaitGroup
+	halt   func() // every's stop; nil when not sampling
 }
 
 // memSample is one sample: seconds since the load started, used_memory,
@@ -198,31 +202,22 @@ type memSample struct {
 func (s memSample) net() float64 { return float64(s.Used - s.Buffers - s.Streams) }
 
 func (m *memSampler) start(ctx context.Context, p *phase) {
-	m.origin, m.ph, m.done = time.Now(), p, make(chan struct{})
-	m.wg.Go(func() {
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
+	m.origin, m.ph = time.Now(), p
+	m.halt = every(200*time.Millisecond, func() {
+		m.mu.Lock()
+		p := m.ph
+		m.mu.Unlock()
+		if p != nil {
+			p.takeSlowlog(ctx)
+		} else {
+			_, _ = m.e.redis.TakeSlowlog(ctx)
+		}
+		mem, err1 := m.e.redis.Memory(ctx)
+		streams, err2 := m.e.streamBytes(ctx, m.sc)
+		if err1 == nil && err2 == nil {
 			m.mu.Lock()
-			p := m.ph
+			m.out = append(m.out, memSample{T: round3f(m.since().Seconds()), Used: mem.Used, Buffers: mem.Buffers, Streams: streams})
 			m.mu.Unlock()
-			if p != nil {
-				p.takeSlowlog(ctx)
-			} else {
-				_, _ = m.e.redis.TakeSlowlog(ctx)
-			}
-			mem, err1 := m.e.redis.Memory(ctx)
-			streams, err2 := m.e.streamBytes(ctx, m.sc)
-			if err1 == nil && err2 == nil {
-				m.mu.Lock()
-				m.out = append(m.out, memSample{T: round3f(m.since().Seconds()), Used: mem.Used, Buffers: mem.Buffers, Streams: streams})
-				m.mu.Unlock()
-			}
-			select {
-			case <-m.done:
-				return
-			case <-t.C:
-			}
 		}
 	})
 }
@@ -238,11 +233,41 @@ func (m *memSampler) detach() {
 
 // stop ends the sampling and returns the samples.
 func (m *memSampler) stop() []memSample {
-	if m.done == nil {
+	if m.halt == nil {
 		return nil
 	}
-	close(m.done)
-	m.wg.Wait()
-	m.done = nil
+	m.halt()
+	m.halt = nil
 	return m.out
+}
+
+// markers returns how many Idempotency-Key markers the deployment of sc
+// holds: the fields of its marker hashes (streamkit/scripts/markers.lua),
+// read with a pipelined HLEN per SCAN page so as to cost the phase little.
+func (e *env) markers(ctx context.Context, sc *keys.Schema) (int64, error) {
+	rdb := e.redis.Client
+	var n int64
+	var cursor uint64
+	for {
+		page, next, err := rdb.Scan(ctx, cursor, sc.Prefix()+":{*}:markers:*", 1000).Result()
+		if err != nil {
+			return 0, fmt.Errorf("scan markers: %w", err)
+		}
+		pipe := rdb.Pipeline()
+		lens := make([]*redis.IntCmd, len(page))
+		for i, k := range page {
+			lens[i] = pipe.HLen(ctx, k)
+		}
+		if len(page) > 0 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return 0, fmt.Errorf("hlen markers: %w", err)
+			}
+		}
+		for _, l := range lens {
+			n += l.Val()
+		}
+		if cursor = next; cursor == 0 {
+			return n, nil
+		}
+	}
 }

@@ -14,27 +14,17 @@ type uploadSamples struct {
 	mu   sync.Mutex
 	t    []time.Time
 	u    []int64
-	stop context.CancelFunc
+	stop func()
 }
 
 // sampleUploads samples ingest's uploads until stop is called or ctx ends.
 func sampleUploads(ctx context.Context, e *env, ingest *harness.Proc) *uploadSamples {
-	ctx, cancel := context.WithCancel(ctx)
-	s := &uploadSamples{stop: cancel}
-	go func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if _, u, err := e.accepted(ctx, ingest); err == nil {
-				s.add(time.Now(), u)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+	s := &uploadSamples{}
+	s.stop = every(200*time.Millisecond, func() {
+		if _, u, err := e.accepted(ctx, ingest); err == nil {
+			s.add(time.Now(), u)
 		}
-	}()
+	})
 	return s
 }
 
