@@ -178,7 +178,7 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 		return nil, err
 	}
 	e.logf("rep %d: redis-benchmark HSET of a device hash -P 64: %.0f ops/s", n, r.HSet.OpsPS)
-	r.PackedBytesPerPoint = packedBytesPerPoint(e.batch)
+	r.PackedBytesPerPoint = packedBytesPerPoint(e.batch, sc)
 
 	// 500-point batches, no processor: points acknowledged per second. The
 	// streams fill up: that is the backlog drained below.
@@ -350,17 +350,30 @@ func (e *env) logSlowest(r *RepResult) {
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
-// packedBytesPerPoint is the size of bodies' points as packed segments
-// (one a body, as append.lua stores a request) ÷ their points; NaN when
-// a body does not decode.
-func packedBytesPerPoint(bodies [][]byte) float64 {
+// packedBytesPerPoint is the size of bodies' points as packed segments ÷
+// their points: one segment a body and partition of sc, as ingest-svc
+// splits a request and append.lua stores it. NaN when a body does not
+// decode.
+func packedBytesPerPoint(bodies [][]byte, sc *keys.Schema) float64 {
 	var size, n int
+	parts := make([][]point.Point, sc.Partitions())
 	for _, b := range bodies {
 		pts, err := point.DecodeBytes(b, point.BodyJSON, point.DecodeOptions{})
 		if err != nil || len(pts) == 0 {
 			return math.NaN()
 		}
-		size += len(point.AppendSegment(nil, pts))
+		for i := range parts {
+			parts[i] = parts[i][:0]
+		}
+		for _, p := range pts {
+			i := sc.PartitionOf(p.DeviceID)
+			parts[i] = append(parts[i], p)
+		}
+		for _, seg := range parts {
+			if len(seg) > 0 {
+				size += len(point.AppendSegment(nil, seg))
+			}
+		}
 		n += len(pts)
 	}
 	return float64(size) / float64(max(n, 1))
