@@ -69,6 +69,9 @@ type RepResult struct {
 	Replicas     map[string]load.Result `json:"replicas,omitempty"`
 	IngestRSS    int64                  `json:"ingest_peak_rss_bytes"`
 	ProcessorRSS int64                  `json:"processor_peak_rss_bytes"`
+	// ProcessorRSSBy is the peak RSS of the processor of each phase that
+	// starts one (drain, e2e, steady); ProcessorRSS is their maximum.
+	ProcessorRSSBy map[string]int64 `json:"processor_peak_rss_by_phase,omitempty"`
 	// Phases records the CPU and Redis command time of each phase.
 	Phases map[string]phaseStats `json:"phases"`
 }
@@ -246,9 +249,7 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 	e.logf("rep %d: end to end, single points: %.0f points/s (ingest %.0f/s, all counted %v after the load)",
 		n, r.SingleE2E.PointsPS, r.SingleE2E.IngestPS, r.SingleE2E.DrainAfter.Round(time.Millisecond))
 
-	if rss, err := proc.PeakRSS(); err == nil {
-		r.ProcessorRSS = max(r.ProcessorRSS, rss)
-	}
+	r.noteProcessorRSS("e2e", proc)
 	proc.Stop()
 	if r.IngestRSS, err = ingest.PeakRSS(); err != nil {
 		return nil, err
@@ -259,7 +260,8 @@ func (e *env) rep(ctx context.Context, n int) (*RepResult, error) {
 	if err := e.steady(ctx, r); err != nil {
 		return nil, err
 	}
-	e.logf("rep %d: peak RSS ingest-svc %.1f MB, processor-svc %.1f MB", n, mb(r.IngestRSS), mb(r.ProcessorRSS))
+	e.logf("rep %d: peak RSS ingest-svc %.1f MB, processor-svc %.1f MB (drain %.1f, e2e %.1f, steady %.1f)", n, mb(r.IngestRSS), mb(r.ProcessorRSS),
+		mb(r.ProcessorRSSBy["drain"]), mb(r.ProcessorRSSBy["e2e"]), mb(r.ProcessorRSSBy["steady"]))
 	e.logSlowest(r)
 	return r, nil
 }
@@ -274,9 +276,7 @@ func (e *env) drain(ctx context.Context, r *RepResult, sc *keys.Schema, want int
 	var proc *harness.Proc
 	defer func() {
 		if proc != nil {
-			if v, err := proc.PeakRSS(); err == nil {
-				r.ProcessorRSS = max(r.ProcessorRSS, v)
-			}
+			r.noteProcessorRSS("drain", proc)
 			proc.Stop()
 		}
 	}()
@@ -377,4 +377,17 @@ func packedBytesPerPoint(bodies [][]byte, sc *keys.Schema) float64 {
 		n += len(pts)
 	}
 	return float64(size) / float64(max(n, 1))
+}
+
+// noteProcessorRSS records the peak RSS of phase's processor.
+func (r *RepResult) noteProcessorRSS(phase string, proc *harness.Proc) {
+	rss, err := proc.PeakRSS()
+	if err != nil {
+		return
+	}
+	if r.ProcessorRSSBy == nil {
+		r.ProcessorRSSBy = map[string]int64{}
+	}
+	r.ProcessorRSSBy[phase] = rss
+	r.ProcessorRSS = max(r.ProcessorRSS, rss)
 }

@@ -142,9 +142,7 @@ func (e *env) steady(ctx context.Context, r *RepResult) error {
 	samples := mem.stop()
 	out.Idem.TTL = ttl
 	out.Idem.analyze(samples, loadEnd.Seconds(), float64(out.Uploads)/loadEnd.Seconds())
-	if rss, err := proc.PeakRSS(); err == nil {
-		r.ProcessorRSS = max(r.ProcessorRSS, rss)
-	}
+	r.noteProcessorRSS("steady", proc)
 	if rss, err := ingest.PeakRSS(); err == nil {
 		r.IngestRSS = max(r.IngestRSS, rss)
 	}

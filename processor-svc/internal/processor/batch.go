@@ -29,8 +29,9 @@ type entry struct {
 
 // apply counts msgs, read from this partition's stream, in batches of at
 // most BatchSize entries (miniredis ignores COUNT when re-reading pending
-// entries). A read of at most an eighth of BatchSize means the processor
-// is keeping up with room to spare: it is then cut into calls of at most
+// entries). A read of at most an eighth of what a read of such entries
+// asks for (w.count, readsize.go) means the processor is keeping up with
+// room to spare: it is then cut into calls of at most
 // MaxCallKeys aggregate keys (see DefaultMaxCallKeys). A larger read goes
 // in one call: cut calls cost Redis more per entry (an XPENDING per entry,
 // and the partition's own hashes written once per call), which a processor
@@ -39,7 +40,7 @@ type entry struct {
 // fresh says msgs are one XREADGROUP ">" read: a batch that is all of it
 // can then be proved pending cheaply (scripts.SumBatch.Fresh).
 func (w *partition) apply(finish context.Context, msgs []redis.XMessage, fresh bool) error {
-	bounded := w.p.cfg.MaxCallKeys > 0 && len(msgs) <= w.p.cfg.BatchSize/8
+	bounded := w.p.cfg.MaxCallKeys > 0 && len(msgs) <= w.count/8
 	fresh = fresh && len(msgs) <= w.p.cfg.BatchSize // one batch: the whole read
 	for len(msgs) > 0 {
 		n := min(len(msgs), w.p.cfg.BatchSize)

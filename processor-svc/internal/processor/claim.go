@@ -38,7 +38,7 @@ func (w *partition) claim(ctx, finish context.Context) error {
 			Consumer: w.p.cfg.Consumer,
 			MinIdle:  w.p.cfg.ClaimMinIdle,
 			Start:    start,
-			Count:    int64(w.p.cfg.BatchSize),
+			Count:    int64(w.count),
 		}).Result()
 		if err != nil {
 			w.log.Warn("claim failed, trying again later", "err", fmt.Errorf("xautoclaim %s: %w", w.stream, err))

@@ -17,13 +17,13 @@ const (
 	// DefaultHTTPAddr is where the health endpoints listen.
 	DefaultHTTPAddr = "127.0.0.1:8081"
 	// DefaultBatchSize is the most entries one read (and one Lua call)
-	// takes. An entry holds the points of one append call (up to a
-	// request's 10,000, typically 1-500), so 256 entries are up to ~100k
-	// points of the benchmark's 500-point uploads: enough for the fast path
+	// takes. An entry holds the points of one append call (1 to many
+	// thousands: group commit puts several requests in a call), so a read
+	// also asks for fewer entries when they are large, to hold about
+	// 50,000 points (readsize.go): enough for the fast path
 	// (applysums.lua) to write each aggregate hash once for many points,
-	// while a read's decoded points stay within tens of MB. A read returns
-	// what is there: a short one is applied at once (then see
-	// DefaultLinger).
+	// while a read stays within a few MB. A read returns what is there: a
+	// short one is applied at once (then see DefaultLinger).
 	DefaultBatchSize = 256
 	// DefaultMaxCallKeys bounds the aggregate keys of one Lua call when
 	// the processor is keeping up (a read returned at most an eighth of a

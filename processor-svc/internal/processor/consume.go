@@ -32,6 +32,8 @@ type partition struct {
 	// dec and buf decode the partition's entries (batch.go).
 	dec point.EntryDecoder
 	buf []point.Point
+	// count is how many entries the next read asks for (readsize.go).
+	count int
 }
 
 // conflictBackoff is how many calls of a partition skip the read ahead
@@ -45,7 +47,7 @@ const conflictBackoff = 16
 func (p *Processor) newPartition(n int) *partition {
 	s := p.schema.Stream(n)
 	return &partition{
-		p: p, n: n, stream: s,
+		p: p, n: n, stream: s, count: p.cfg.BatchSize,
 		log: p.log.With("stream", s, "group", keys.Group, "consumer", p.cfg.Consumer),
 	}
 }
@@ -54,6 +56,7 @@ func (p *Processor) newPartition(n int) *partition {
 // once started (a read and the apply of what it returned) uses finish,
 // which outlives ctx by the shutdown grace; see Processor.Run.
 func (w *partition) run(ctx, finish context.Context) error {
+	w.firstCount(ctx)
 	if err := w.drainOwn(ctx, finish); err != nil {
 		return err
 	}
@@ -82,6 +85,7 @@ func (w *partition) run(ctx, finish context.Context) error {
 		// ContextTimeoutEnabled is set; this does not rely on that.) Block
 		// is finite, so a shutdown waits at most Block for the read, then
 		// applies what it returned.
+		asked := w.count
 		msgs, err := w.read(finish, ">", w.p.cfg.Block)
 		if err != nil {
 			d := bo.Next()
@@ -101,7 +105,7 @@ func (w *partition) run(ctx, finish context.Context) error {
 		// write per hash. Reading eagerly whatever arrived costs Redis
 		// several times more per point (each point writes its own four
 		// device hashes) exactly when the load is high enough to matter.
-		if len(msgs) > 0 && len(msgs) < w.p.cfg.BatchSize && w.p.cfg.Linger > 0 {
+		if len(msgs) > 0 && len(msgs) < asked && w.p.cfg.Linger > 0 {
 			_ = backoff.Sleep(ctx, w.p.cfg.Linger) // a shutdown ends the loop above
 		}
 	}
@@ -141,15 +145,16 @@ func (w *partition) drainOwn(ctx, finish context.Context) error {
 	return nil
 }
 
-// read reads up to BatchSize entries with XREADGROUP from id: ">" for new
+// read reads up to w.count entries with XREADGROUP from id: ">" for new
 // entries (blocking up to block), or an ID for this consumer's pending
-// entries after it (block < 0: no BLOCK argument).
+// entries after it (block < 0: no BLOCK argument). A read that returned
+// entries sets w.count for the next one from their size (readsize.go).
 func (w *partition) read(ctx context.Context, id string, block time.Duration) ([]redis.XMessage, error) {
 	res, err := w.p.client.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group:    keys.Group,
 		Consumer: w.p.cfg.Consumer,
 		Streams:  []string{w.stream, id},
-		Count:    int64(w.p.cfg.BatchSize),
+		Count:    int64(w.count),
 		Block:    block,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
@@ -168,6 +173,9 @@ func (w *partition) read(ctx context.Context, id string, block time.Duration) ([
 	var out []redis.XMessage
 	for _, s := range res {
 		out = append(out, s.Messages...)
+	}
+	if len(out) > 0 {
+		w.count = readCount(float64(entryPoints(out))/float64(len(out)), w.p.cfg.BatchSize)
 	}
 	return out, nil
 }
