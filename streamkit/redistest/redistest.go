@@ -154,9 +154,11 @@ func (s *Server) signal(sig syscall.Signal) {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(sig)
+	pid := s.cmd.Process.Pid
+	SignalGroup(pid, sig)
 	<-s.done
 	s.cmd = nil
+	WaitFor(s.tb, 5*time.Second, "the processes redis-server forked to exit", func() bool { return GroupGone(pid) })
 }
 
 // Restart starts the server again on the same port and directory, so that it

@@ -183,6 +183,6 @@ func (s *Server) Resume() { s.send(syscall.SIGCONT) }
 
 func (s *Server) send(sig syscall.Signal) {
 	if s.cmd != nil {
-		s.cmd.Process.Signal(sig)
+		SignalGroup(s.cmd.Process.Pid, sig)
 	}
 }

@@ -45,6 +45,7 @@ type Node struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	rdb  *redis.Client // plain client of this node, closed at cleanup
+	tb   testing.TB
 }
 
 // Require skips tb (or fails it, see Required) when redis-server or
@@ -123,7 +124,7 @@ func (c *Cluster) startNode(args []string) *Node {
 	if err != nil {
 		c.tb.Fatal(err)
 	}
-	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: c.tb.TempDir()}
+	n := &Node{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: c.tb.TempDir(), tb: c.tb}
 	n.rdb = redis.NewClient(&redis.Options{Addr: n.Addr, MaxRetries: -1})
 	c.tb.Cleanup(func() { n.rdb.Close() })
 	c.run(n, args)
@@ -314,9 +315,11 @@ func (n *Node) Kill() {
 	if n.cmd == nil {
 		return
 	}
-	n.cmd.Process.Signal(syscall.SIGKILL)
+	pid := n.cmd.Process.Pid
+	redistest.SignalGroup(pid, syscall.SIGKILL)
 	<-n.done
 	n.cmd = nil
+	redistest.WaitFor(n.tb, 5*time.Second, "the processes redis-server forked to exit", func() bool { return redistest.GroupGone(pid) })
 }
 
 func (c *Cluster) kill() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/geostream/geostream/streamkit/redisconn/shards"
+	"github.com/geostream/geostream/streamkit/redistest"
 )
 
 // Role returns "master" or "slave" as the node reports it (INFO
@@ -34,7 +35,7 @@ func (n *Node) Cont() { n.signal(syscall.SIGCONT) }
 
 func (n *Node) signal(sig syscall.Signal) {
 	if n.cmd != nil {
-		n.cmd.Process.Signal(sig)
+		redistest.SignalGroup(n.cmd.Process.Pid, sig)
 	}
 }
 
