@@ -231,20 +231,36 @@ var prepareFields = []string{agg.FieldToken, agg.FieldCount, agg.FieldSumLat, ag
 // in delta mode.
 // Without Prepare, Run uses delta mode for every key.
 func (b *SumBatch) Prepare(ctx context.Context, c redis.Cmdable) error {
+	return b.PrepareCached(ctx, c, nil, 0)
+}
+
+// PrepareCached is Prepare, taking from cache (nil: none) the hashes it
+// remembers at nowMs (Unix ms) instead of reading them (see WriteCache).
+func (b *SumBatch) PrepareCached(ctx context.Context, c redis.Cmdable, cache *WriteCache, nowMs int64) error {
 	cmds := make([]*redis.SliceCmd, len(b.keys))
-	pipe := c.Pipeline()
+	abs := make([]absolute, len(b.keys))
+	var pipe redis.Pipeliner
 	for i, k := range b.keys {
-		if !b.shared[i] && b.sums[i].Count > 0 {
-			cmds[i] = pipe.HMGet(ctx, k, prepareFields...)
+		if b.shared[i] || b.sums[i].Count == 0 {
+			continue
 		}
+		if cache != nil {
+			if vals, ok := cache.get(k, nowMs); ok {
+				abs[i] = absoluteOf(vals, b.sums[i])
+				continue
+			}
+		}
+		if pipe == nil {
+			pipe = c.Pipeline()
+		}
+		cmds[i] = pipe.HMGet(ctx, k, prepareFields...)
 	}
-	b.abs = nil
-	n := pipe.Len()
-	if n == 0 {
+	b.abs = abs
+	if pipe == nil {
 		return nil
 	}
+	n := pipe.Len()
 	_, _ = pipe.Exec(ctx) // each command's error is looked at below
-	abs := make([]absolute, len(b.keys))
 	for i, cmd := range cmds {
 		if cmd == nil {
 			continue
@@ -258,7 +274,6 @@ func (b *SumBatch) Prepare(ctx context.Context, c redis.Cmdable) error {
 		}
 		abs[i] = absoluteOf(cmd.Val(), b.sums[i])
 	}
-	b.abs = abs
 	return nil
 }
 

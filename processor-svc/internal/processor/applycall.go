@@ -22,25 +22,32 @@ func (w *partition) applyCall(finish context.Context, c *call, nowMs int64) erro
 	// applysums.lua acknowledges them all and adds the sums computed above.
 	var applied int64
 	var allPending bool
-	// Prepare reads the device hashes first, so that the call writes each
-	// with one HSET (scripts.SumBatch.Prepare); the script checks that
-	// nothing wrote them in between.
+	// Prepare reads the device hashes first (or takes what this partition
+	// last wrote to them from w.written), so that the call writes each
+	// with one HSET (scripts.SumBatch.Prepare, WriteCache); the script
+	// checks that nothing wrote them in between.
 	prepare := w.deltaCalls == 0
 	if !prepare {
 		w.deltaCalls--
 	}
 	err := w.retry(finish, "apply batch sums", func(ctx context.Context) error {
 		if prepare {
-			if err := c.sums.Prepare(ctx, w.p.client); err != nil {
+			if err := c.sums.PrepareCached(ctx, w.p.client, w.written, nowMs); err != nil {
 				return err
 			}
 		}
 		var err error
 		applied, allPending, err = c.sums.Run(ctx, w.p.client, keys.Group, w.p.cfg.Consumer)
+		if err != nil || !allPending {
+			c.sums.Forget(w.written) // written or not, or next by apply.lua
+		}
 		return err
 	})
 	if err != nil {
 		return err
+	}
+	if allPending {
+		c.sums.Remember(w.written)
 	}
 	w.p.calls.Add(1)
 	if c.sums.Conflicts > 0 {

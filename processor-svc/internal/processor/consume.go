@@ -12,6 +12,7 @@ import (
 	"github.com/geostream/geostream/streamkit/backoff"
 	"github.com/geostream/geostream/streamkit/keys"
 	"github.com/geostream/geostream/streamkit/point"
+	"github.com/geostream/geostream/streamkit/scripts"
 )
 
 // retryPolicy spaces the attempts of a failed Redis call: doubling from
@@ -34,7 +35,14 @@ type partition struct {
 	buf []point.Point
 	// count is how many entries the next read asks for (readsize.go).
 	count int
+	// written remembers what this partition's calls wrote to its device
+	// hashes, in place of reading them before the next call.
+	written *scripts.WriteCache
 }
+
+// writeCacheKeys bounds a partition's WriteCache: the four hashes of ~2,000
+// devices, ~1 MB.
+const writeCacheKeys = 8192
 
 // conflictBackoff is how many calls of a partition skip the read ahead
 // (SumBatch.Prepare) after one that conflicted twice. One conflict costs
@@ -47,7 +55,7 @@ const conflictBackoff = 16
 func (p *Processor) newPartition(n int) *partition {
 	s := p.schema.Stream(n)
 	return &partition{
-		p: p, n: n, stream: s, count: p.cfg.BatchSize,
+		p: p, n: n, stream: s, count: p.cfg.BatchSize, written: scripts.NewWriteCache(writeCacheKeys),
 		log: p.log.With("stream", s, "group", keys.Group, "consumer", p.cfg.Consumer),
 	}
 }
