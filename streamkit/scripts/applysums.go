@@ -270,6 +270,7 @@ func (b *SumBatch) PrepareCached(ctx context.Context, c redis.Cmdable, cache *Wr
 			if errors.As(err, &rerr) {
 				continue // not a hash, say: delta mode, and the script says what is wrong
 			}
+			b.abs = nil // as without Prepare: all in delta mode
 			return fmt.Errorf("read %d aggregates of %s: %w", n, b.stream, err)
 		}
 		abs[i] = absoluteOf(cmd.Val(), b.sums[i])

@@ -10,7 +10,7 @@ import (
 // n, the sums and the bounds, as Prepare would read them. Prepare then
 // takes a remembered hash from the cache instead of reading it: at a
 // steady load the read ahead was a third of processor-svc's CPU and half
-// of Redis's HMGETs (docs/performance.md, proposal 0).
+// of Redis's HMGETs (docs/performance.md, "What changed", 13).
 //
 // Invariant: an entry holds exactly what the hash held after the call
 // that wrote it (Remember runs only after a call that wrote every key it
